@@ -112,7 +112,7 @@ ifneq ($(filter-out $(NOCONFIG_GOALS),$(or $(MAKECMDGOALS),all)),)
 include $(B)/config.mk
 endif
 
-include $(sort $(wildcard */module.mk))
+include $(sort $(wildcard */module.mk */*/module.mk))
 
 $(B)/config.mk: packaging/deps.txt packaging/deps.sh
 	@packaging/deps.sh

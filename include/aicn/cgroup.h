@@ -1,0 +1,84 @@
+/* cgroup.h -- task cgroups under our own cgroup, on pure v2 and on hybrid (v1 controllers + v2) hosts. */
+#ifndef AICN_CGROUP_H
+#define AICN_CGROUP_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+enum cg_layout {
+	CG_LAYOUT_UNIFIED, /* pure cgroup v2: controllers and ids in one tree */
+	CG_LAYOUT_HYBRID,  /* v1 controllers; v2 (ids, cpu.stat) at e.g. /sys/fs/cgroup/unified */
+};
+
+enum cg_v1_ctrl {
+	CG_V1_CPU,
+	CG_V1_CPUACCT,
+	CG_V1_MEMORY,
+	CG_V1_PIDS,
+	CG_V1_FREEZER,
+	CG_V1_N,
+};
+
+/* Where the hierarchies are mounted and where this process sits in each. */
+struct cg_host {
+	enum cg_layout layout;
+	char v2_mount[256];		/* e.g. /sys/fs/cgroup or /sys/fs/cgroup/unified */
+	char v2_self[512];		/* our own v2 cgroup, relative to v2_mount ("/" at root) */
+	char v1_mount[CG_V1_N][256];	/* empty when that v1 controller is not mounted */
+	char v1_self[CG_V1_N][512];	/* our own cgroup in that v1 hierarchy */
+};
+
+/* Resource limits; 0 means "not set" for each field. */
+struct cg_limits {
+	uint64_t cpu_quota_us;	/* with cpu_period_us: cores = quota / period */
+	uint64_t cpu_period_us; /* default 100000 */
+	uint64_t memory_bytes;	/* memory.max; swap is set to 0 alongside */
+	uint64_t pids;		/* pids.max */
+};
+
+/* One cgroup (a task's, or the agent's parent cap) in every hierarchy we use. */
+struct cg {
+	char *v2_path;		/* absolute path in the v2 tree */
+	uint64_t id;		/* cgroup v2 id (inode of v2_path): what the meter keys on */
+	char *v1_path[CG_V1_N]; /* absolute paths on hybrid hosts, NULL if unused */
+};
+
+/* Inspect /proc/self/mountinfo and /proc/self/cgroup. */
+int cg_host_detect(struct cg_host *ret_host);
+
+/*
+ * Create cgroup NAME under PARENT (relative to our own cgroup in each hierarchy;
+ * NULL or "" for directly under it).  With want_v1 on hybrid hosts, also in the
+ * cpu, cpuacct, memory, pids and freezer v1 hierarchies.  On a pure v2 host, the
+ * cpu/memory/pids controllers are enabled in the parent's subtree_control as
+ * needed.  -EEXIST if it exists; on error nothing is left behind.
+ */
+int cg_create(const struct cg_host *host, const char *parent, const char *name, int want_v1,
+	      struct cg **ret_cg);
+/* Open an existing one (re-adoption after a restart). */
+int cg_open(const struct cg_host *host, const char *parent, const char *name, int want_v1,
+	    struct cg **ret_cg);
+/* Free the struct only (the cgroup stays). Accepts NULL, returns NULL. */
+struct cg *cg_free(struct cg *cg);
+
+/* Move a process into the cgroup in every hierarchy. */
+int cg_attach(const struct cg *cg, pid_t pid);
+/* Apply limits; a limit that cannot be enforced is an error (-EOPNOTSUPP), never ignored. */
+int cg_set_limits(const struct cg *cg, const struct cg_limits *lim);
+/* Kernel's own CPU usage of the subtree in ns (v2 cpu.stat usage_usec * 1000, or v1 cpuacct.usage). */
+int cg_cpu_usage_ns(const struct cg *cg, uint64_t *ret_ns);
+/* Peak memory in bytes (memory.peak / memory.max_usage_in_bytes), -ENOENT if unknown. */
+int cg_memory_peak(const struct cg *cg, uint64_t *ret_bytes);
+/* Number of OOM kills in the subtree (memory.events oom_kill / memory.oom_control). */
+int cg_oom_kills(const struct cg *cg, uint64_t *ret_count);
+/* Number of processes in the subtree. */
+int cg_nprocs(const struct cg *cg, uint64_t *ret_count);
+/* SIGKILL every process of the subtree (cgroup.kill, or freeze + kill + thaw on v1) and wait until empty. */
+int cg_kill(const struct cg *cg);
+/* cg_kill, then remove the cgroup and any sub-cgroups in every hierarchy; frees cg. */
+int cg_destroy(struct cg *cg);
+
+/* cgroup v2 id of a v2 path (the directory's inode number). */
+int cg_id_of_path(const char *path, uint64_t *ret_id);
+
+#endif /* AICN_CGROUP_H */
