@@ -1,0 +1,9 @@
+# agent/module.mk -- libaicn-agent (every agent/*.c but the mains), aicn-agent and aicn-meter.
+AGENT_MAINS := agent/main.c agent/meter-tool.c
+$(eval $(call aicn_lib,aicn-agent,$(filter-out $(AGENT_MAINS),$(wildcard agent/*.c))))
+ifneq ($(wildcard agent/main.c),)
+$(eval $(call aicn_bin,aicn-agent,agent/main.c,aicn-agent aicn-sandbox aicn))
+endif
+ifneq ($(wildcard agent/meter-tool.c),)
+$(eval $(call aicn_bin,aicn-meter,agent/meter-tool.c,aicn-agent aicn))
+endif
