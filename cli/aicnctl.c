@@ -12,7 +12,7 @@
 
 /* Families register here, one line each (declared next to the table). */
 static const struct cli_cmd commands[] = {
-	{ NULL, NULL, NULL },
+	{NULL, NULL, NULL},
 };
 
 static void usage(FILE *f)

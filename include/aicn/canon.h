@@ -31,8 +31,7 @@ int canon_print(const cJSON *v, char **ret, size_t *ret_len);
  * keys, nesting at most max_depth, integers only, nothing after the value.  On
  * error returns -EINVAL and, if ret_err is not NULL, a static reason.
  */
-int canon_parse(const char *buf, size_t len, unsigned max_depth, cJSON **ret,
-		const char **ret_err);
+int canon_parse(const char *buf, size_t len, unsigned max_depth, cJSON **ret, const char **ret_err);
 
 /* 1 when buf is exactly the canonical form of what it parses to, 0 if not, <0 on parse error. */
 int canon_is_canonical(const char *buf, size_t len);

@@ -22,10 +22,10 @@ enum cg_v1_ctrl {
 /* Where the hierarchies are mounted and where this process sits in each. */
 struct cg_host {
 	enum cg_layout layout;
-	char v2_mount[256];		/* e.g. /sys/fs/cgroup or /sys/fs/cgroup/unified */
-	char v2_self[512];		/* our own v2 cgroup, relative to v2_mount ("/" at root) */
-	char v1_mount[CG_V1_N][256];	/* empty when that v1 controller is not mounted */
-	char v1_self[CG_V1_N][512];	/* our own cgroup in that v1 hierarchy */
+	char v2_mount[256];	     /* e.g. /sys/fs/cgroup or /sys/fs/cgroup/unified */
+	char v2_self[512];	     /* our own v2 cgroup, relative to v2_mount ("/" at root) */
+	char v1_mount[CG_V1_N][256]; /* empty when that v1 controller is not mounted */
+	char v1_self[CG_V1_N][512];  /* our own cgroup in that v1 hierarchy */
 };
 
 /* Resource limits; 0 means "not set" for each field. */
