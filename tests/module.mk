@@ -5,3 +5,4 @@ TEST_SCRIPTS += tests/runner_selftest.sh tests/sys/host_features.sh tests/fuzz/s
 $(eval $(call aicn_test,test_hash,tests/unit/test_hash.c,aicn))
 $(eval $(call aicn_test,test_canon,tests/unit/test_canon.c,aicn))
 $(eval $(call aicn_fuzz,fuzz_canon,tests/fuzz/fuzz_canon.c lib/canon.c))
+$(eval $(call aicn_test,test_cgroup,tests/unit/test_cgroup.c,aicn))
