@@ -560,13 +560,11 @@ struct agent_config *agent_config_free(struct agent_config *c)
 	return NULL;
 }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct agent_config, agent_config_free)
-
 int agent_config_parse(const char *text, size_t len, const char *name,
 		       const struct agent_host_facts *host, char *err, size_t errlen,
 		       struct agent_config **ret_cfg)
 {
-	_cleanup_(agent_config_freep) struct agent_config *c = NULL;
+	struct agent_config *c;
 	struct agent_host_facts probed;
 	struct cfg_parse p = {
 		.name = name ? name : "(config)",
@@ -591,32 +589,33 @@ int agent_config_parse(const char *text, size_t len, const char *name,
 		return p.error;
 	}
 	c = calloc(1, sizeof(*c));
-	if (!c || cfg_defaults(c, host) < 0)
+	if (!c)
 		return -ENOMEM;
+	if (cfg_defaults(c, host) < 0) {
+		agent_config_free(c);
+		return -ENOMEM;
+	}
 	p.cfg = c;
 
 	r = ini_parse_stream(cfg_reader, &p, ini_cb, &p);
-	if (p.error)
-		return p.error;
-	if (r == -2)
-		return -ENOMEM;
-	if (r != 0) {
+	if (!p.error && r == -2)
+		p.error = -ENOMEM;
+	if (!p.error && r != 0) {
 		p.line = r;
 		cfg_fail(&p, -EINVAL, "syntax error (expected 'key = value' or '[agent]')");
-		return p.error;
 	}
 	p.line = 0;
-	if (!p.set_at[K_COORDINATOR]) {
+	if (!p.set_at[K_COORDINATOR])
 		cfg_fail(&p, -EINVAL, "missing required key 'coordinator' (host:port)");
-		return p.error;
-	}
-	if (!p.set_at[K_ASK_PRICE]) {
+	if (!p.set_at[K_ASK_PRICE])
 		cfg_fail(&p, -EINVAL, "missing required key 'ask_price' (base units per CPU-hour)");
+	if (p.error) {
+		agent_config_free(c);
 		return p.error;
 	}
 	if (!p.set_at[K_MAX_TASKS])
 		c->max_tasks = MAX(1U, (c->max_millicores + 999) / 1000);
-	*ret_cfg = TAKE_PTR(c);
+	*ret_cfg = c;
 	return 0;
 }
 

@@ -177,7 +177,8 @@ static void test_bad_values(void)
 static void test_structure_errors(void)
 {
 	struct agent_config *c;
-	char big[300];
+	char big[300], *huge;
+	int r;
 
 	CHECK_EQ(parse("[agent]\nask_price = 1\n", &c), -EINVAL);
 	CHECK(strstr(err, "missing required key 'coordinator'"));
@@ -200,15 +201,13 @@ static void test_structure_errors(void)
 				    &c),
 		 -EINVAL);
 	CHECK_STREQ(err, "t.conf:2: NUL byte in line");
-	{
-		_cleanup_free_ char *huge = calloc(1, AGENT_CONFIG_MAX_SIZE + 2);
-
-		CHECK(huge);
-		memset(huge, '\n', AGENT_CONFIG_MAX_SIZE + 1);
-		CHECK_EQ(agent_config_parse(huge, AGENT_CONFIG_MAX_SIZE + 1, "t.conf", &host, err,
-					    sizeof(err), &c),
-			 -EFBIG);
-	}
+	huge = calloc(1, AGENT_CONFIG_MAX_SIZE + 2);
+	CHECK(huge);
+	memset(huge, '\n', AGENT_CONFIG_MAX_SIZE + 1);
+	r = agent_config_parse(huge, AGENT_CONFIG_MAX_SIZE + 1, "t.conf", &host, err, sizeof(err),
+			       &c);
+	free(huge);
+	CHECK_EQ(r, -EFBIG);
 	/* comments and blank lines are fine, indented comments too */
 	CHECK_EQ(
 		parse("; c\n# c\n\n   # indented comment\n[agent]\ncoordinator = a:1\nask_price = 1\n",
