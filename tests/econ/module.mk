@@ -1,0 +1,2 @@
+# tests/econ/module.mk -- settlement core tests: economics, proof of work, ledger, governance.
+$(eval $(call aicn_test,test_econ,tests/econ/test_econ.c,aicn-coord aicn))
