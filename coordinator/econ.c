@@ -136,6 +136,18 @@ int econ_param_get(const struct econ_params *p, const char *name, int64_t *ret)
 	return 0;
 }
 
+int econ_param_set_field(struct econ_params *p, const char *name, int64_t value)
+{
+	const struct param_desc *d = param_find(name);
+
+	if (!d)
+		return -ENOENT;
+	if (value < d->min || value > d->max)
+		return -ERANGE;
+	*field(p, d) = value;
+	return 0;
+}
+
 int econ_param_set(struct econ_params *p, const char *name, int64_t value)
 {
 	const struct param_desc *d = param_find(name);

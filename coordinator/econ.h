@@ -65,6 +65,8 @@ int econ_param_get(const struct econ_params *p, const char *name, int64_t *ret);
 /* Set one field; -ENOENT unknown, -ERANGE outside the field's bounds, -EINVAL if the
  * whole set would be inconsistent (p is left unchanged then). */
 int econ_param_set(struct econ_params *p, const char *name, int64_t value);
+/* Set one field checking only its own bounds (loading a set that was valid as a whole). */
+int econ_param_set_field(struct econ_params *p, const char *name, int64_t value);
 
 /* ---- dynamic price (whitepaper 5.2) ---- */
 

@@ -1,3 +1,4 @@
 # tests/econ/module.mk -- settlement core tests: economics, proof of work, ledger, governance.
 $(eval $(call aicn_test,test_econ,tests/econ/test_econ.c,aicn-coord aicn))
 $(eval $(call aicn_test,test_pow,tests/econ/test_pow.c,aicn))
+$(eval $(call aicn_test,test_ledger,tests/econ/test_ledger.c,aicn-coord aicn))

@@ -100,10 +100,8 @@ static void test_known_vector(void)
 int main(void)
 {
 	static const struct test_case cases[] = {
-		TEST(test_mint_verify),
-		TEST(test_below_difficulty),
-		TEST(test_bad_input),
-		TEST(test_known_vector),
+		TEST(test_mint_verify), TEST(test_below_difficulty),
+		TEST(test_bad_input),	TEST(test_known_vector),
 		{NULL, NULL},
 	};
 

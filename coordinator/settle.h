@@ -1,0 +1,110 @@
+/* settle.h -- settlement: minting, escrow, charging validated usage, refunds, slashing, epoch rewards, trust and ratings, all as ledger entries. */
+#ifndef AICN_COORD_SETTLE_H
+#define AICN_COORD_SETTLE_H
+
+#include "econ.h"
+#include "ledger.h"
+
+/*
+ * Accounts: owners (renters, providers, stakers) use their own names; the network's
+ * are LEDGER_TREASURY and the three fee accounts; a task's escrow is escrow:<task>,
+ * a stake stake:<owner>, stake being unbonded unbond:<owner>.
+ *
+ * Every function here is one atomic unit (see ledger_unit_begin): inside a batch it
+ * joins the batch, outside one it commits on its own.  Entries are idempotent by
+ * cause: repeating a call with the same cause returns -EEXIST and changes nothing.
+ */
+
+#define SETTLE_TASK_MAX 96 /* bytes of a task id: the account name rules apply */
+
+/* Operator's faucet / genesis: kind "mint", cause as given (a request id). */
+int settle_mint(struct ledger *l, const char *account, int64_t amount, const char *cause,
+		int64_t time_ns, uint64_t epoch);
+/* A plain transfer between owner accounts: kind "transfer". */
+int settle_transfer(struct ledger *l, const char *from, const char *to, int64_t amount,
+		    const char *cause, int64_t time_ns, uint64_t epoch);
+
+struct settle_escrow_req {
+	const char *task;
+	const char *renter;	    /* account charged */
+	int64_t price_per_cpu_hour; /* effective price at submit (ask x multiplier) */
+	int64_t max_cpu_ns;	    /* the renter's cap per replica */
+	unsigned replicas;	    /* replicas to pay for (1 + planned replicas) */
+	int64_t time_ns;
+	uint64_t epoch;
+};
+/* Move the maximum cost into escrow:<task> (kind "escrow", cause "task:<id>").
+ * -ENOSPC when the renter cannot pay it (the submit must be refused). */
+int settle_escrow_open(struct ledger *l, const struct settle_escrow_req *req, int64_t *ret_amount);
+
+struct settle_usage_req {
+	const char *task;
+	uint8_t record_hash[32]; /* SHA-256 of the signed usage record */
+	const char *node;	 /* node id that signed it */
+	uint64_t node_seq;	 /* its sequence in the node's meter log */
+	const char *provider;	 /* account paid (the node's owner) */
+	int64_t cpu_ns;		 /* validated CPU ns (the meter's figure) */
+	int64_t renewable_ppm;	 /* the node's declared renewable share */
+	int64_t time_ns;
+	uint64_t epoch; /* reward epoch the work counts in */
+};
+/*
+ * Pay one validated usage record out of the task's escrow: charge = cpu x price
+ * (capped), provider gets charge - fee, the fee goes to the three fee accounts.
+ * Kind "settle", cause "record:<hex>"; the record hash and (node, seq) are each
+ * paid once: a duplicate or replay returns -EEXIST and pays nothing.  The caller
+ * has already checked the record (signature, econ_check_usage, PoW, quorum).
+ * Counts cpu_ns toward the node's epoch contribution and its trust.
+ * -ENOENT no such escrow, -ESTALE escrow closed, -ENOSPC more records than replicas.
+ */
+int settle_usage(struct ledger *l, const struct econ_params *p, const struct settle_usage_req *u,
+		 struct econ_fee_split *ret_split);
+
+/* Refund what is left in escrow to the renter (completion or cancel: only settled
+ * usage was charged).  Kind "refund", cause "task:<id>"; later records get -ESTALE. */
+int settle_escrow_close(struct ledger *l, const char *task, int64_t time_ns, uint64_t epoch,
+			int64_t *ret_refund);
+
+/* A refused record (forged, impossible, below difficulty, outvoted): recorded as a
+ * decision (kind "refuse", cause "record:<hex>", no postings) and the node's trust falls. */
+int settle_refuse(struct ledger *l, const char *node, const uint8_t record_hash[32],
+		  const char *reason, int64_t time_ns, uint64_t epoch);
+/* Slash slash_bps of stake:<node owner> to the treasury (kind "slash"); trust falls. */
+int settle_slash(struct ledger *l, const struct econ_params *p, const char *node, const char *owner,
+		 const char *cause, int64_t time_ns, uint64_t epoch, int64_t *ret_amount);
+
+struct settle_epoch_result {
+	int64_t rewards_paid;	  /* to providers */
+	int64_t reward_remainder; /* to the treasury */
+	int64_t staking_paid;	  /* from fee:staking to stakers */
+	size_t providers;	  /* providers rewarded */
+	size_t stakers;		  /* stakers paid */
+};
+/*
+ * Close an epoch: mint the pool T (reward_pool) and share it by P x m (kind "reward",
+ * cause "epoch:<n>", the per-node figures in data so auditors recompute it), then pay
+ * fee:staking to stakers pro rata to stake (kind "stake_reward").
+ */
+int settle_epoch_close(struct ledger *l, const struct econ_params *p, uint64_t epoch,
+		       int64_t time_ns, struct settle_epoch_result *ret);
+
+/* The next epoch's demand multiplier and PoW difficulty from demand over supply,
+ * smoothed against the previous epoch's (kind "price", cause "epoch:<n>"). */
+int settle_epoch_price(struct ledger *l, const struct econ_params *p, uint64_t epoch,
+		       uint64_t demand_millicores, uint64_t supply_millicores, int64_t time_ns,
+		       int64_t *ret_mult_ppm, unsigned *ret_pow_bits);
+/* The multiplier in force (1.0 before the first price entry). */
+int settle_current_mult(struct ledger *l, int64_t *ret_mult_ppm);
+
+/* A node's trust record (zeros for an unknown node). */
+int settle_trust(struct ledger *l, const char *node, struct econ_trust *ret);
+
+/* A renter's 1..5 rating of a node for a task of theirs that was settled on that node;
+ * -EPERM not their task or nothing settled, -EEXIST already rated. */
+int settle_rate(struct ledger *l, const char *task, const char *renter, const char *node,
+		int stars);
+/* Bayesian average in milli-stars and the number of ratings. */
+int settle_rating(struct ledger *l, const struct econ_params *p, const char *node,
+		  int64_t *ret_milli, uint64_t *ret_count);
+
+#endif /* AICN_COORD_SETTLE_H */
