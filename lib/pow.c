@@ -114,8 +114,8 @@ int pow_mint(const char *task_id, const uint8_t result_digest[32], const uint8_t
 	return r;
 }
 
-int pow_verify(const char *task_id, const uint8_t result_digest[32],
-	       const uint8_t record_hash[32], uint64_t nonce, unsigned bits)
+int pow_verify(const char *task_id, const uint8_t result_digest[32], const uint8_t record_hash[32],
+	       uint64_t nonce, unsigned bits)
 {
 	int r;
 

@@ -4,7 +4,7 @@
 
 #include <stdint.h>
 
-#define POW_MAX_BITS 64	       /* difficulty is a count of leading zero bits of a SHA-256 */
+#define POW_MAX_BITS 64		/* difficulty is a count of leading zero bits of a SHA-256 */
 #define POW_MAX_TASK_ID_LEN 256 /* bytes of task id hashed into a stamp */
 
 /*
@@ -28,7 +28,7 @@ int pow_mint(const char *task_id, const uint8_t result_digest[32], const uint8_t
 	     unsigned bits, uint64_t start_nonce, uint64_t max_tries, uint64_t *ret_nonce);
 
 /* 0 when the stamp meets bits, -EBADMSG when it is below difficulty, -EINVAL bad input. */
-int pow_verify(const char *task_id, const uint8_t result_digest[32],
-	       const uint8_t record_hash[32], uint64_t nonce, unsigned bits);
+int pow_verify(const char *task_id, const uint8_t result_digest[32], const uint8_t record_hash[32],
+	       uint64_t nonce, unsigned bits);
 
 #endif /* AICN_POW_H */
