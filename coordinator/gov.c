@@ -51,7 +51,7 @@ int gov_params(struct ledger *l, struct econ_params *ret)
 {
 	static const char sql[] = "SELECT name, value FROM ledger_params";
 	sqlite3_stmt *st = ledger_stmt(l, sql);
-	struct econ_params p;
+	struct econ_params p = {0};
 	int rc;
 
 	if (!st)
@@ -100,7 +100,7 @@ int gov_unstake(struct ledger *l, const char *owner, int64_t amount, const char 
 	char stake[LEDGER_ACCOUNT_MAX + 1], unbond[LEDGER_ACCOUNT_MAX + 1];
 	struct ledger_posting ps[2];
 	struct ledger_append_args a;
-	struct econ_params p;
+	struct econ_params p = {0};
 	struct ledger_unit u;
 	sqlite3_stmt *st;
 	int64_t release;
@@ -162,7 +162,7 @@ int gov_release(struct ledger *l, int64_t now_ns, uint64_t epoch)
 	size_t n = 0;
 	struct ledger_unit u;
 	sqlite3_stmt *st;
-	int rc, r;
+	int r;
 
 	r = ledger_unit_begin(l, &u);
 	if (r < 0)
@@ -173,7 +173,7 @@ int gov_release(struct ledger *l, int64_t now_ns, uint64_t epoch)
 		goto out;
 	}
 	sqlite3_bind_int64(st, 1, now_ns);
-	while (n < ARRAY_SIZE(d) && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while (n < ARRAY_SIZE(d) && sqlite3_step(st) == SQLITE_ROW) {
 		const char *o = (const char *)sqlite3_column_text(st, 1);
 
 		d[n].id = sqlite3_column_int64(st, 0);
@@ -231,7 +231,7 @@ int gov_propose(struct ledger *l, const char *proposer, const char *param, int64
 	static const char sql_ins[] = "INSERT INTO ledger_proposals(id, proposer, param, value, "
 				      "end_ns, state) VALUES(?1, ?2, ?3, ?4, ?5, 0)";
 	_cleanup_json_ cJSON *data = NULL;
-	struct econ_params p, q;
+	struct econ_params p = {0}, q;
 	struct ledger_append_args a;
 	struct ledger_unit u;
 	int64_t stake = 0, id = 0, end;
@@ -333,7 +333,7 @@ static int proposal_get(struct ledger *l, int64_t id, struct proposal *ret)
 
 int gov_proposal_state(struct ledger *l, int64_t proposal, enum gov_state *ret)
 {
-	struct proposal pr;
+	struct proposal pr = {0};
 	int r = proposal_get(l, proposal, &pr);
 
 	if (r < 0)
@@ -350,7 +350,7 @@ int gov_vote(struct ledger *l, int64_t proposal, const char *voter, bool yes, in
 	_cleanup_json_ cJSON *data = NULL;
 	struct ledger_append_args a;
 	struct ledger_unit u;
-	struct proposal pr;
+	struct proposal pr = {0};
 	int64_t weight = 0;
 	sqlite3_stmt *st;
 	char cause[LEDGER_CAUSE_MAX + 1];
@@ -429,7 +429,7 @@ static int tally_one(struct ledger *l, const struct proposal *pr, int64_t now_ns
 	size_t n = 0, cap = 0;
 	__int128 yes = 0, no = 0;
 	int64_t total = 0, old = 0;
-	struct econ_params p, q;
+	struct econ_params p = {0}, q;
 	struct ledger_append_args a;
 	enum gov_state state;
 	bool quorum, passed;
@@ -555,7 +555,7 @@ int gov_tick(struct ledger *l, int64_t now_ns, uint64_t epoch)
 		ids[n++] = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
 	for (size_t i = 0; i < n && r >= 0; i++) {
-		struct proposal pr;
+		struct proposal pr = {0};
 
 		r = proposal_get(l, ids[i], &pr);
 		if (r >= 0)

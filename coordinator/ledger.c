@@ -654,7 +654,7 @@ int ledger_append(struct ledger *l, const struct ledger_append_args *a, uint64_t
 		r = -EEXIST;
 	/* funds: nothing but mint may end below zero */
 	for (size_t i = 0; r >= 0 && i < n; i++) {
-		int64_t bal;
+		int64_t bal = 0;
 
 		r = ledger_balance(l, v[i].account, &bal);
 		if (r < 0)

@@ -239,7 +239,7 @@ int settle_usage(struct ledger *l, const struct econ_params *p, const struct set
 	struct ledger_usage_ref ref;
 	struct ledger_append_args a;
 	struct econ_fee_split fs;
-	struct escrow_row e;
+	struct escrow_row e = {0};
 	struct ledger_unit unit;
 	int64_t charge, escrow_left, work_ns;
 	size_t n = 0;
@@ -352,7 +352,7 @@ int settle_escrow_close(struct ledger *l, const char *task, int64_t time_ns, uin
 	char acct[LEDGER_ACCOUNT_MAX + 1], cause[LEDGER_CAUSE_MAX + 1];
 	struct ledger_posting ps[2];
 	struct ledger_append_args a;
-	struct escrow_row e;
+	struct escrow_row e = {0};
 	struct ledger_unit u;
 	int64_t left = 0;
 	sqlite3_stmt *st;
