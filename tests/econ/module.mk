@@ -2,3 +2,5 @@
 $(eval $(call aicn_test,test_econ,tests/econ/test_econ.c,aicn-coord aicn))
 $(eval $(call aicn_test,test_pow,tests/econ/test_pow.c,aicn))
 $(eval $(call aicn_test,test_ledger,tests/econ/test_ledger.c,aicn-coord aicn))
+$(eval $(call aicn_test,test_ledger_crash,tests/econ/test_ledger_crash.c,aicn-coord aicn))
+$(eval $(call aicn_test,test_ledger_prop,tests/econ/test_ledger_prop.c,aicn-coord aicn))
