@@ -4,6 +4,7 @@
 #include <aicn/canon.h>
 #include <aicn/compiler.h>
 #include <aicn/hash.h>
+#include <aicn/merkle.h>
 
 #include <errno.h>
 #include <inttypes.h>
@@ -45,6 +46,7 @@ struct ledger {
 	uint64_t size;		   /* entries committed or pending in this batch */
 	uint8_t head[SHA256_LEN];  /* hash of entry `size` */
 	bool batch;		   /* inside ledger_begin .. commit */
+	struct merkle_tree *tree;  /* lazily built, may lag the ledger (ledger_tree_head) */
 	struct {
 		const char *sql; /* cache key: the literal's address */
 		sqlite3_stmt *st;
@@ -259,6 +261,7 @@ struct ledger *ledger_free(struct ledger *l)
 		sqlite3_finalize(l->st[i]);
 	for (size_t i = 0; i < ARRAY_SIZE(l->cache); i++)
 		sqlite3_finalize(l->cache[i].st);
+	merkle_free(l->tree);
 	free(l);
 	return NULL;
 }
@@ -315,6 +318,8 @@ sqlite3 *ledger_db(struct ledger *l)
 	return l->db;
 }
 
+static void tree_undo(struct ledger *l);
+
 int ledger_begin(struct ledger *l)
 {
 	int r;
@@ -358,12 +363,20 @@ int ledger_rollback(struct ledger *l)
 	l->batch = false;
 	l->size = l->batch_size;
 	memcpy(l->head, l->batch_head, SHA256_LEN);
+	tree_undo(l);
 	return 0;
 }
 
 bool ledger_in_batch(struct ledger *l)
 {
 	return l->batch;
+}
+
+/* After an undo: leaves of undone entries must not survive in the tree. */
+static void tree_undo(struct ledger *l)
+{
+	if (l->tree && merkle_size(l->tree) > l->size && merkle_truncate(l->tree, l->size) < 0)
+		l->tree = merkle_free(l->tree);
 }
 
 int ledger_unit_begin(struct ledger *l, struct ledger_unit *u)
@@ -391,6 +404,7 @@ int ledger_unit_end(struct ledger *l, struct ledger_unit *u, int r)
 		exec(l->db, "RELEASE ledger_unit");
 		l->size = u->size;
 		memcpy(l->head, u->head, SHA256_LEN);
+		tree_undo(l);
 		if (u->own_tx)
 			ledger_rollback(l);
 		return r;
@@ -401,6 +415,7 @@ int ledger_unit_end(struct ledger *l, struct ledger_unit *u, int r)
 		exec(l->db, "RELEASE ledger_unit");
 		l->size = u->size;
 		memcpy(l->head, u->head, SHA256_LEN);
+		tree_undo(l);
 		if (u->own_tx)
 			ledger_rollback(l);
 		return r;
@@ -701,6 +716,58 @@ fail:
 	return r;
 }
 
+/* ---- Merkle tree head ---- */
+
+int ledger_tree_head(struct ledger *l, uint64_t *ret_size, uint8_t ret_root[32])
+{
+	static const char sql[] =
+		"SELECT seq, body FROM ledger_entries WHERE seq > ?1 ORDER BY seq";
+	sqlite3_stmt *st;
+	uint64_t next;
+	int rc, r = 0;
+
+	if (!l->tree) {
+		r = merkle_new(&l->tree);
+		if (r < 0)
+			return r;
+	}
+	/* a rolled-back batch may have left leaves beyond the ledger */
+	if (merkle_size(l->tree) > l->size) {
+		r = merkle_truncate(l->tree, l->size);
+		if (r < 0)
+			return r;
+	}
+	next = merkle_size(l->tree);
+	if (next < l->size) {
+		st = ledger_stmt(l, sql);
+		if (!st)
+			return -EIO;
+		sqlite3_bind_int64(st, 1, (int64_t)next);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			if ((uint64_t)sqlite3_column_int64(st, 0) != next + 1) {
+				r = -EBADMSG;
+				break;
+			}
+			r = merkle_append(l->tree, sqlite3_column_text(st, 1),
+					  (size_t)sqlite3_column_bytes(st, 1));
+			if (r < 0)
+				break;
+			next++;
+		}
+		if (!r && rc != SQLITE_DONE)
+			r = sql_err(rc);
+		sqlite3_reset(st);
+		if (r < 0) {
+			l->tree = merkle_free(l->tree);
+			return r;
+		}
+	}
+	if (merkle_size(l->tree) != l->size)
+		return -EBADMSG;
+	*ret_size = l->size;
+	return merkle_root(l->tree, l->size, ret_root);
+}
+
 /* ---- verification ---- */
 
 /* A string-keyed open-addressing map for the replay (accounts, records). */
@@ -974,6 +1041,12 @@ static int compare_balances(sqlite3 *db, struct replay *rp, struct ledger_report
 
 int ledger_verify(sqlite3 *db, ledger_visit_fn visit, void *ctx, struct ledger_report *ret)
 {
+	return ledger_verify_tree(db, visit, ctx, NULL, ret);
+}
+
+int ledger_verify_tree(sqlite3 *db, ledger_visit_fn visit, void *ctx, struct merkle_tree *tree,
+		       struct ledger_report *ret)
+{
 	struct replay rp = {{NULL, 0, 0}, {NULL, 0, 0}, {0}};
 	struct ledger_report rep = {0};
 	sqlite3_stmt *st = NULL;
@@ -999,7 +1072,7 @@ int ledger_verify(sqlite3 *db, ledger_visit_fn visit, void *ctx, struct ledger_r
 		const char *cause = (const char *)sqlite3_column_text(st, 3);
 		const char *body = (const char *)sqlite3_column_text(st, 4);
 		size_t body_len = (size_t)sqlite3_column_bytes(st, 4);
-		cJSON *tree = NULL;
+		cJSON *parsed = NULL;
 
 		if (seq != expect) {
 			r = fail_at(&rep, expect, "entry %" PRIu64 " missing (found %" PRIu64 ")",
@@ -1010,9 +1083,11 @@ int ledger_verify(sqlite3 *db, ledger_visit_fn visit, void *ctx, struct ledger_r
 			r = fail_at(&rep, seq, "entry %" PRIu64 ": malformed row", seq);
 			break;
 		}
-		r = replay_entry(&rp, seq, hash, kind, cause, body, body_len, &tree, &rep);
+		r = replay_entry(&rp, seq, hash, kind, cause, body, body_len, &parsed, &rep);
+		if (r == 0 && tree)
+			r = merkle_append(tree, body, body_len);
 		if (r == 0 && visit) {
-			r = visit(ctx, seq, tree, rep.reason, sizeof(rep.reason));
+			r = visit(ctx, seq, parsed, rep.reason, sizeof(rep.reason));
 			if (r < 0) {
 				rep.bad_seq = seq;
 				if (!rep.reason[0])
@@ -1021,7 +1096,7 @@ int ledger_verify(sqlite3 *db, ledger_visit_fn visit, void *ctx, struct ledger_r
 				r = -EBADMSG;
 			}
 		}
-		cJSON_Delete(tree);
+		cJSON_Delete(parsed);
 		if (r < 0)
 			break;
 		expect++;
@@ -1033,6 +1108,8 @@ int ledger_verify(sqlite3 *db, ledger_visit_fn visit, void *ctx, struct ledger_r
 		goto out;
 	rep.entries = expect - 1;
 	memcpy(rep.head, rp.prev, SHA256_LEN);
+	if (tree)
+		merkle_root(tree, merkle_size(tree), rep.root);
 	r = compare_balances(db, &rp, &rep);
 	if (r)
 		goto out;

@@ -129,6 +129,7 @@ struct ledger_report {
 	int64_t minted;		/* -balance(mint) */
 	int64_t total;		/* sum of all other balances (== minted when sound) */
 	uint8_t head[32];	/* hash of the last entry */
+	uint8_t root[32];	/* RFC 6962 root over every body (with a tree) */
 	uint64_t bad_seq;	/* first failing entry, 0 if none */
 	char reason[192];	/* why verification failed */
 };
@@ -145,5 +146,17 @@ struct ledger_report {
 typedef int (*ledger_visit_fn)(void *ctx, uint64_t seq, const cJSON *body, char *reason,
 			       size_t reason_len);
 int ledger_verify(sqlite3 *db, ledger_visit_fn visit, void *ctx, struct ledger_report *ret);
+/* The same, also appending every body as a leaf to tree (an empty merkle_tree), so the
+ * caller can check a signed checkpoint against the root at the checkpoint's size. */
+struct merkle_tree;
+int ledger_verify_tree(sqlite3 *db, ledger_visit_fn visit, void *ctx, struct merkle_tree *tree,
+		       struct ledger_report *ret);
+
+/*
+ * The RFC 6962 Merkle tree head over the entry bodies (leaf i = body of entry i+1):
+ * size and root.  The tree is built on first use and kept up to date incrementally,
+ * so signing a checkpoint after each batch is cheap.
+ */
+int ledger_tree_head(struct ledger *l, uint64_t *ret_size, uint8_t ret_root[32]);
 
 #endif /* AICN_COORD_LEDGER_H */

@@ -818,3 +818,357 @@ int settle_rating(struct ledger *l, const struct econ_params *p, const char *nod
 		*ret_count = n;
 	return 0;
 }
+
+/* ---- the auditor's recomputation ---- */
+
+struct amap_slot {
+	char *key;	/* "E\nnode" for work, account name for balances */
+	int64_t a;	/* cpu ns, or balance */
+	int64_t b;	/* renewable ppm */
+	char *provider; /* work: account paid */
+};
+
+struct amap {
+	struct amap_slot *slots;
+	size_t cap, n;
+};
+
+struct settle_audit {
+	struct econ_params p; /* in force at the entry being checked */
+	struct amap work;     /* (epoch, node) -> settled work */
+	struct amap stakes;   /* stake:* and fee:staking balances */
+	uint64_t checked;
+};
+
+static uint64_t amap_hash(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+	return h;
+}
+
+static void amap_done(struct amap *m)
+{
+	for (size_t i = 0; i < m->cap; i++) {
+		free(m->slots[i].key);
+		free(m->slots[i].provider);
+	}
+	free(m->slots);
+	*m = (struct amap){NULL, 0, 0};
+}
+
+static struct amap_slot *amap_find(struct amap *m, const char *key)
+{
+	size_t i;
+
+	if (!m->cap)
+		return NULL;
+	i = amap_hash(key) & (m->cap - 1);
+	while (m->slots[i].key && strcmp(m->slots[i].key, key) != 0)
+		i = (i + 1) & (m->cap - 1);
+	return &m->slots[i];
+}
+
+static int amap_get(struct amap *m, const char *key, struct amap_slot **ret)
+{
+	struct amap_slot *s;
+
+	if ((m->n + 1) * 2 > m->cap) {
+		struct amap g = {NULL, m->cap ? m->cap * 2 : 256, m->n};
+
+		g.slots = calloc(g.cap, sizeof(*g.slots));
+		if (!g.slots)
+			return -ENOMEM;
+		for (size_t i = 0; i < m->cap; i++)
+			if (m->slots[i].key)
+				*amap_find(&g, m->slots[i].key) = m->slots[i];
+		free(m->slots);
+		*m = g;
+	}
+	s = amap_find(m, key);
+	if (!s->key) {
+		s->key = strdup(key);
+		if (!s->key)
+			return -ENOMEM;
+		m->n++;
+	}
+	*ret = s;
+	return 0;
+}
+
+int settle_audit_new(struct settle_audit **ret)
+{
+	struct settle_audit *a = calloc(1, sizeof(*a));
+
+	if (!a)
+		return -ENOMEM;
+	econ_params_default(&a->p);
+	*ret = a;
+	return 0;
+}
+
+struct settle_audit *settle_audit_free(struct settle_audit *a)
+{
+	if (!a)
+		return NULL;
+	amap_done(&a->work);
+	amap_done(&a->stakes);
+	free(a);
+	return NULL;
+}
+
+uint64_t settle_audit_checked(const struct settle_audit *a)
+{
+	return a->checked;
+}
+
+static int bad(char *reason, size_t len, uint64_t seq, const char *why)
+{
+	snprintf(reason, len, "entry %" PRIu64 ": %s", seq, why);
+	return -EBADMSG;
+}
+
+/* postings == expected (same order, zero amounts left out of expected) */
+static bool postings_are(const cJSON *ps, const struct ledger_posting *want, size_t n)
+{
+	const cJSON *p;
+	size_t i = 0;
+
+	cJSON_ArrayForEach (p, ps) {
+		const char *acct;
+		int64_t d;
+
+		if (i >= n || canon_get_str(p, "a", &acct) < 0 || canon_get_i64(p, "d", &d) < 0 ||
+		    strcmp(acct, want[i].account) != 0 || d != want[i].delta)
+			return false;
+		i++;
+	}
+	return i == n;
+}
+
+static int audit_settle(struct settle_audit *a, uint64_t seq, uint64_t epoch, const cJSON *body,
+			char *reason, size_t len)
+{
+	const cJSON *u = cJSON_GetObjectItemCaseSensitive(body, "usage");
+	const cJSON *d = cJSON_GetObjectItemCaseSensitive(body, "data");
+	const char *task, *node, *provider;
+	int64_t cpu, price, charge, fee_bps, renew, want;
+	char escrow[LEDGER_ACCOUNT_MAX + 1], key[LEDGER_ACCOUNT_MAX + 32];
+	struct ledger_posting ps[5];
+	struct econ_fee_split fs;
+	struct amap_slot *w;
+	size_t n = 0;
+	int r;
+
+	if (!u || canon_get_str(u, "task", &task) < 0 || canon_get_str(u, "node", &node) < 0)
+		return bad(reason, len, seq, "a charge without a usage record");
+	if (!d || canon_get_i64(d, "cpu_ns", &cpu) < 0 || canon_get_i64(d, "price", &price) < 0 ||
+	    canon_get_i64(d, "charge", &charge) < 0 || canon_get_i64(d, "fee_bps", &fee_bps) < 0 ||
+	    canon_get_i64(d, "renewable_ppm", &renew) < 0 ||
+	    canon_get_str(d, "provider", &provider) < 0 || cpu < 0 || cpu > ECON_MAX_CPU_NS)
+		return bad(reason, len, seq, "settlement figures missing");
+	if (econ_charge(cpu, cpu, price, &want) < 0 || want != charge)
+		return bad(reason, len, seq, "charge is not cpu x price");
+	if (fee_bps != a->p.fee_bps)
+		return bad(reason, len, seq, "fee differs from the fee_bps in force");
+	if (econ_fee_split(&a->p, charge, &fs) < 0 ||
+	    name2(escrow, sizeof(escrow), "escrow:", task) < 0)
+		return bad(reason, len, seq, "charge out of range");
+	if (charge)
+		ps[n++] = (struct ledger_posting){escrow, -charge};
+	if (fs.provider)
+		ps[n++] = (struct ledger_posting){provider, fs.provider};
+	if (fs.maintenance)
+		ps[n++] = (struct ledger_posting){LEDGER_FEE_MAINT, fs.maintenance};
+	if (fs.development)
+		ps[n++] = (struct ledger_posting){LEDGER_FEE_DEV, fs.development};
+	if (fs.staking)
+		ps[n++] = (struct ledger_posting){LEDGER_FEE_STAKING, fs.staking};
+	if (!postings_are(cJSON_GetObjectItemCaseSensitive(body, "postings"), ps, n))
+		return bad(reason, len, seq, "postings differ from the fee split in force");
+	snprintf(key, sizeof(key), "%" PRIu64 "\n%s", epoch, node);
+	r = amap_get(&a->work, key, &w);
+	if (r < 0)
+		return r;
+	w->a += cpu;
+	w->b = renew;
+	free(w->provider);
+	w->provider = strdup(provider);
+	return w->provider ? 0 : -ENOMEM;
+}
+
+struct work_item {
+	const char *node;
+	struct amap_slot *slot;
+};
+
+static int work_cmp(const void *x, const void *y)
+{
+	return strcmp(((const struct work_item *)x)->node, ((const struct work_item *)y)->node);
+}
+
+static int audit_reward(struct settle_audit *a, uint64_t seq, uint64_t epoch, const cJSON *body,
+			char *reason, size_t len)
+{
+	const cJSON *d = cJSON_GetObjectItemCaseSensitive(body, "data");
+	_cleanup_free_ struct work_item *items = NULL;
+	_cleanup_free_ struct econ_contrib *c = NULL;
+	_cleanup_free_ struct ledger_posting *ps = NULL;
+	char prefix[32];
+	size_t n = 0, np = 0, plen;
+	int64_t pool, bonus, rem;
+	int r;
+
+	if (!d || canon_get_i64(d, "pool", &pool) < 0 ||
+	    canon_get_i64(d, "renewable_bonus_ppm", &bonus) < 0)
+		return bad(reason, len, seq, "reward figures missing");
+	if (pool != a->p.reward_pool || bonus != a->p.renewable_bonus_ppm)
+		return bad(reason, len, seq, "reward pool or bonus differ from the parameters");
+	plen = (size_t)snprintf(prefix, sizeof(prefix), "%" PRIu64 "\n", epoch);
+	items = calloc(a->work.n + 1, sizeof(*items));
+	c = calloc(a->work.n + 1, sizeof(*c));
+	ps = calloc(a->work.n + 2, sizeof(*ps));
+	if (!items || !c || !ps)
+		return -ENOMEM;
+	for (size_t i = 0; i < a->work.cap; i++) {
+		struct amap_slot *s = &a->work.slots[i];
+
+		if (s->key && s->provider && strncmp(s->key, prefix, plen) == 0) {
+			items[n].node = s->key + plen;
+			items[n].slot = s;
+			n++;
+		}
+	}
+	qsort(items, n, sizeof(*items), work_cmp);
+	for (size_t i = 0; i < n; i++) {
+		c[i].cpu_ns = items[i].slot->a;
+		c[i].renewable_ppm = items[i].slot->b;
+	}
+	r = econ_rewards(pool, &a->p, c, n, &rem);
+	if (r < 0)
+		return bad(reason, len, seq, "reward out of range");
+	if (pool)
+		ps[np++] = (struct ledger_posting){LEDGER_MINT, -pool};
+	for (size_t i = 0; i < n; i++)
+		if (c[i].reward)
+			ps[np++] = (struct ledger_posting){items[i].slot->provider, c[i].reward};
+	if (rem)
+		ps[np++] = (struct ledger_posting){LEDGER_TREASURY, rem};
+	if (!postings_are(cJSON_GetObjectItemCaseSensitive(body, "postings"), ps, np))
+		return bad(reason, len, seq, "rewards differ from T x P m / sum(P m)");
+	/* the epoch is paid: its work no longer counts (entries stay until the map is freed) */
+	for (size_t i = 0; i < n; i++)
+		items[i].slot->a = 0;
+	return 0;
+}
+
+struct staker_item {
+	const char *account;
+	int64_t stake;
+};
+
+static int staker_cmp(const void *x, const void *y)
+{
+	return strcmp(((const struct staker_item *)x)->account,
+		      ((const struct staker_item *)y)->account);
+}
+
+static int audit_stake_reward(struct settle_audit *a, uint64_t seq, const cJSON *body, char *reason,
+			      size_t len)
+{
+	_cleanup_free_ struct staker_item *items = NULL;
+	_cleanup_free_ int64_t *w = NULL, *share = NULL;
+	_cleanup_free_ struct ledger_posting *ps = NULL;
+	struct amap_slot *pot = amap_find(&a->stakes, LEDGER_FEE_STAKING);
+	int64_t amount = pot && pot->key ? pot->a : 0, rem;
+	size_t n = 0, np = 0;
+
+	items = calloc(a->stakes.n + 1, sizeof(*items));
+	w = calloc(a->stakes.n + 1, sizeof(*w));
+	share = calloc(a->stakes.n + 1, sizeof(*share));
+	ps = calloc(a->stakes.n + 2, sizeof(*ps));
+	if (!items || !w || !share || !ps)
+		return -ENOMEM;
+	for (size_t i = 0; i < a->stakes.cap; i++) {
+		struct amap_slot *s = &a->stakes.slots[i];
+
+		if (s->key && strncmp(s->key, "stake:", 6) == 0 && s->a > 0) {
+			items[n].account = s->key;
+			items[n].stake = s->a;
+			n++;
+		}
+	}
+	qsort(items, n, sizeof(*items), staker_cmp);
+	for (size_t i = 0; i < n; i++)
+		w[i] = items[i].stake;
+	if (econ_pro_rata(amount, w, share, n, &rem) < 0)
+		return bad(reason, len, seq, "staking pot out of range");
+	if (amount - rem)
+		ps[np++] = (struct ledger_posting){LEDGER_FEE_STAKING, -(amount - rem)};
+	for (size_t i = 0; i < n; i++)
+		if (share[i])
+			ps[np++] = (struct ledger_posting){items[i].account + 6, share[i]};
+	if (!postings_are(cJSON_GetObjectItemCaseSensitive(body, "postings"), ps, np))
+		return bad(reason, len, seq, "staking payout is not pro rata to stake");
+	return 0;
+}
+
+/* Follow the balances the staking payout depends on. */
+static int audit_track(struct settle_audit *a, const cJSON *body)
+{
+	const cJSON *p;
+
+	cJSON_ArrayForEach (p, cJSON_GetObjectItemCaseSensitive(body, "postings")) {
+		const char *acct;
+		int64_t d;
+		struct amap_slot *s;
+		int r;
+
+		if (canon_get_str(p, "a", &acct) < 0 || canon_get_i64(p, "d", &d) < 0)
+			return -EBADMSG;
+		if (strncmp(acct, "stake:", 6) != 0 && strcmp(acct, LEDGER_FEE_STAKING) != 0)
+			continue;
+		r = amap_get(&a->stakes, acct, &s);
+		if (r < 0)
+			return r;
+		s->a += d; /* replay already checked the range */
+	}
+	return 0;
+}
+
+int settle_audit_visit(void *ctx, uint64_t seq, const cJSON *body, char *reason, size_t reason_len)
+{
+	struct settle_audit *a = ctx;
+	const char *kind, *name;
+	uint64_t epoch;
+	int64_t value;
+	int r = 0;
+
+	if (canon_get_str(body, "kind", &kind) < 0 || canon_get_u64(body, "epoch", &epoch) < 0)
+		return bad(reason, reason_len, seq, "kind or epoch missing");
+	if (strcmp(kind, "param") == 0) {
+		const cJSON *d = cJSON_GetObjectItemCaseSensitive(body, "data");
+
+		if (!d || canon_get_str(d, "name", &name) < 0 ||
+		    canon_get_i64(d, "value", &value) < 0 ||
+		    econ_param_set_field(&a->p, name, value) < 0)
+			return bad(reason, reason_len, seq, "parameter change not applicable");
+		a->checked++;
+	} else if (strcmp(kind, "settle") == 0) {
+		r = audit_settle(a, seq, epoch, body, reason, reason_len);
+		a->checked++;
+	} else if (strcmp(kind, "reward") == 0) {
+		r = audit_reward(a, seq, epoch, body, reason, reason_len);
+		a->checked++;
+	} else if (strcmp(kind, "stake_reward") == 0) {
+		r = audit_stake_reward(a, seq, body, reason, reason_len);
+		a->checked++;
+	} else if (cJSON_GetObjectItemCaseSensitive(body, "usage")) {
+		r = bad(reason, reason_len, seq, "a usage record referenced outside a settlement");
+	}
+	if (r < 0)
+		return r;
+	return audit_track(a, body);
+}

@@ -107,4 +107,19 @@ int settle_rate(struct ledger *l, const char *task, const char *renter, const ch
 int settle_rating(struct ledger *l, const struct econ_params *p, const char *node,
 		  int64_t *ret_milli, uint64_t *ret_count);
 
+/*
+ * The auditor's recomputation, as a ledger_verify() visitor: replays the parameters
+ * (defaults, then every "param" entry), and checks that every "settle" entry names
+ * a usage record and charges exactly cpu x price split by the fee parameters in
+ * force, that every "reward" entry pays exactly the pool shared by P x m over the
+ * epoch's settled work, and that every "stake_reward" pays fee:staking pro rata to
+ * the stakes of that moment.
+ */
+struct settle_audit;
+int settle_audit_new(struct settle_audit **ret);
+struct settle_audit *settle_audit_free(struct settle_audit *a);
+int settle_audit_visit(void *ctx, uint64_t seq, const cJSON *body, char *reason, size_t reason_len);
+/* Entries of each checked kind seen, for reports. */
+uint64_t settle_audit_checked(const struct settle_audit *a);
+
 #endif /* AICN_COORD_SETTLE_H */

@@ -3,6 +3,8 @@
 
 #include "harness.h"
 
+#include <aicn/merkle.h>
+
 #include <errno.h>
 #include <inttypes.h>
 
@@ -29,9 +31,16 @@ static void fx_close(struct fx *f)
 	sqlite3_close(f->db);
 }
 
+/* Replay with the auditor's recomputation of charges, fees and rewards. */
 static int verify(sqlite3 *db, struct ledger_report *rep)
 {
-	int r = ledger_verify(db, NULL, NULL, rep);
+	struct settle_audit *au = NULL;
+	int r = settle_audit_new(&au);
+
+	if (r < 0)
+		return r;
+	r = ledger_verify(db, settle_audit_visit, au, rep);
+	settle_audit_free(au);
 
 	if (r < 0)
 		fprintf(stderr, "verify: %d at %" PRIu64 ": %s\n", r, rep->bad_seq, rep->reason);
@@ -493,13 +502,77 @@ static void test_governance(void)
 	fx_close(&f);
 }
 
+static void test_audit_recomputes(void)
+{
+	struct fx f;
+	struct ledger_report rep;
+	struct settle_escrow_req req = {.task = "ta",
+					.renter = "r",
+					.price_per_cpu_hour = ECON_UNIT,
+					.max_cpu_ns = 3600 * S,
+					.replicas = 2,
+					.time_ns = S,
+					.epoch = 1};
+	struct econ_params wrong;
+	struct settle_usage_req u = {.task = "ta",
+				     .node = "n1",
+				     .node_seq = 1,
+				     .provider = "n1",
+				     .cpu_ns = 1200 * S,
+				     .time_ns = 2 * S,
+				     .epoch = 1};
+	struct merkle_tree *tree = NULL;
+	uint64_t size;
+	uint8_t root[32];
+
+	fx_open(&f, "audit.db");
+	CHECK_EQ(settle_mint(f.l, "r", 10 * ECON_UNIT, "f", 1, 0), 0);
+	CHECK_EQ(settle_escrow_open(f.l, &req, NULL), 0);
+	tu_hash("a", 1, u.record_hash);
+	CHECK_EQ(settle_usage(f.l, &P, &u, NULL), 0);
+	CHECK_EQ(settle_epoch_close(f.l, &P, 1, 3 * S, NULL), 0);
+	CHECK_EQ(verify(f.db, &rep), 0);
+	/* the Merkle root the ledger keeps is the replay's */
+	CHECK_EQ(merkle_new(&tree), 0);
+	CHECK_EQ(ledger_verify_tree(f.db, NULL, NULL, tree, &rep), 0);
+	CHECK_EQ(ledger_tree_head(f.l, &size, root), 0);
+	CHECK_EQ(size, rep.entries);
+	CHECK(memcmp(root, rep.root, 32) == 0);
+	merkle_free(tree);
+	/* a coordinator that charges a fee other than the one in force is caught */
+	wrong = P;
+	wrong.fee_bps = 900;
+	u.node = u.provider = "n2";
+	u.node_seq = 2;
+	tu_hash("a", 2, u.record_hash);
+	CHECK_EQ(settle_usage(f.l, &wrong, &u, NULL), 0);
+	CHECK_EQ(ledger_verify(f.db, NULL, NULL, &rep), 0); /* sound as bookkeeping */
+	CHECK_EQ(verify(f.db, &rep), -EBADMSG);		    /* but not by the rules */
+	CHECK(strstr(rep.reason, "fee") != NULL);
+	CHECK_EQ(ledger_tree_head(f.l, &size, root), 0);
+	CHECK_EQ(size, rep.bad_seq);
+	fx_close(&f);
+	/* rewards that do not follow the formula are caught */
+	fx_open(&f, "audit2.db");
+	CHECK_EQ(settle_mint(f.l, "r", 10 * ECON_UNIT, "f", 1, 0), 0);
+	CHECK_EQ(settle_escrow_open(f.l, &req, NULL), 0);
+	u.node = u.provider = "n1";
+	CHECK_EQ(settle_usage(f.l, &P, &u, NULL), 0);
+	wrong = P;
+	wrong.renewable_bonus_ppm = 0;
+	wrong.reward_pool = P.reward_pool + 1;
+	CHECK_EQ(settle_epoch_close(f.l, &wrong, 1, 3 * S, NULL), 0);
+	CHECK_EQ(verify(f.db, &rep), -EBADMSG);
+	CHECK(strstr(rep.reason, "reward") != NULL);
+	fx_close(&f);
+}
+
 int main(void)
 {
 	static const struct test_case cases[] = {
-		TEST(test_double_entry),      TEST(test_tamper),
-		TEST(test_escrow_and_replay), TEST(test_forged_record),
-		TEST(test_lying_replica),     TEST(test_epoch_rewards),
-		TEST(test_governance),	      {NULL, NULL},
+		TEST(test_double_entry),  TEST(test_tamper),	       TEST(test_escrow_and_replay),
+		TEST(test_forged_record), TEST(test_lying_replica),    TEST(test_epoch_rewards),
+		TEST(test_governance),	  TEST(test_audit_recomputes), {NULL, NULL},
 	};
 	int r = harness_run(cases);
 

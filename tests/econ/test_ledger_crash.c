@@ -211,7 +211,14 @@ static void test_kill9(void)
 	/* finish, and the ledger is the reference ledger entry for entry */
 	CHECK_EQ(workload(path, 999), 0);
 	db = tu_open("crash.db");
-	CHECK_EQ(ledger_verify(db, NULL, NULL, &rep), 0);
+	{
+		struct settle_audit *au = NULL;
+
+		CHECK_EQ(settle_audit_new(&au), 0);
+		CHECK_EQ(ledger_verify(db, settle_audit_visit, au, &rep), 0);
+		CHECK(settle_audit_checked(au) >= RECORDS);
+		settle_audit_free(au);
+	}
 	CHECK_EQ(settled(db), RECORDS);
 	sqlite3_close(db);
 	CHECK_EQ(rep.entries, ref.entries);

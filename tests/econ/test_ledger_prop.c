@@ -187,7 +187,18 @@ static void test_random_ops(void)
 			CHECK_EQ(rep.usage_records, (uint64_t)records);
 		}
 	}
-	CHECK_EQ(ledger_verify(db, NULL, NULL, &rep), 0);
+	{
+		struct settle_audit *au = NULL;
+		int r;
+
+		CHECK_EQ(settle_audit_new(&au), 0);
+		r = ledger_verify(db, settle_audit_visit, au, &rep);
+		if (r < 0)
+			fprintf(stderr, "audit: %s\n", rep.reason);
+		printf("audit recomputed %" PRIu64 " entries\n", settle_audit_checked(au));
+		settle_audit_free(au);
+		CHECK_EQ(r, 0);
+	}
 	printf("%" PRIu64 " entries, %d tasks, %d records settled, %d replays refused, %" PRId64
 	       " proposals, minted %" PRId64 "\n",
 	       rep.entries, tasks, records, replays_refused, proposals, minted);
