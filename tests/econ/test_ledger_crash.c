@@ -4,6 +4,7 @@
 #include "harness.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -53,12 +54,23 @@ static int genesis(struct ledger *l, const struct econ_params *p)
 	return r;
 }
 
+static long kill_countdown; /* progress callbacks left before SIGKILL, 0 = never */
+
+/* SQLite calls this every 100 virtual machine steps: die there, mid-statement. */
+static int die_at_random(void *unused)
+{
+	(void)unused;
+	if (kill_countdown > 0 && --kill_countdown == 0)
+		raise(SIGKILL);
+	return 0;
+}
+
 /*
  * The settlement workload, resumable: records in order, in batches of random size,
  * each epoch closed after its records; anything already in the ledger is -EEXIST
  * and skipped.  Deterministic content, so every run ends in the same ledger.
  */
-static int workload(const char *path, unsigned seed)
+static int workload(const char *path, unsigned seed, int ready_fd)
 {
 	struct econ_params p;
 	struct ledger *l = NULL;
@@ -72,6 +84,25 @@ static int workload(const char *path, unsigned seed)
 	sqlite3_busy_timeout(db, 5000);
 	sqlite3_exec(db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
 	r = ledger_new(db, &l);
+	if (kill_countdown)
+		sqlite3_progress_handler(db, 100, die_at_random, NULL);
+	if (ready_fd >= 0 && write(ready_fd, "x", 1) != 1)
+		r = -EIO;
+	/* records settle in order, each batch atomically: resume after the last one */
+	if (r >= 0) {
+		sqlite3_stmt *st;
+
+		if (sqlite3_prepare_v2(db, "SELECT count(*) FROM ledger_usage", -1, &st, NULL) ==
+			    SQLITE_OK &&
+		    sqlite3_step(st) == SQLITE_ROW)
+			i = sqlite3_column_int(st, 0);
+		sqlite3_finalize(st);
+	}
+	if (r >= 0 && i > 0 && i % PER_EPOCH == 0) {
+		r = settle_epoch_close(l, &p, (uint64_t)(i / PER_EPOCH - 1), 10 + i - 1, NULL);
+		if (r == -EEXIST)
+			r = 0;
+	}
 	while (r >= 0 && i < RECORDS) {
 		int batch = 1 + rand() % 16;
 
@@ -153,7 +184,6 @@ static void test_kill9(void)
 	struct ledger_report rep, ref;
 	sqlite3 *db;
 	int killed = 0, progress_kills = 0, last = 0;
-	long delay_us = 1000;
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -161,7 +191,7 @@ static void test_kill9(void)
 	/* the uninterrupted reference */
 	db = create("ref.db", ref_path, sizeof(ref_path));
 	sqlite3_close(db);
-	CHECK_EQ(workload(ref_path, 1), 0);
+	CHECK_EQ(workload(ref_path, 1, -1), 0);
 	db = tu_open("ref.db");
 	CHECK_EQ(ledger_verify(db, NULL, NULL, &ref), 0);
 	CHECK_EQ(settled(db), RECORDS);
@@ -170,15 +200,27 @@ static void test_kill9(void)
 	db = create("crash.db", path, sizeof(path));
 	sqlite3_close(db);
 	for (int k = 0; k < KILLS; k++) {
-		pid_t pid = fork();
-		int status = 0, n;
+		int pfd[2], status = 0, n;
 		long long total, minted;
+		pid_t pid;
+		char c;
 
+		CHECK(pipe2(pfd, O_CLOEXEC) == 0);
+		/* odd runs die inside SQLite at a random step; even runs get kill -9 from
+		 * outside after a random delay once they are settling */
+		kill_countdown = k % 2 ? 1 + rand() % 300 : 0;
+		pid = fork();
 		CHECK(pid >= 0);
-		if (pid == 0)
-			_exit(workload(path, (unsigned)k) < 0 ? 2 : 0);
-		usleep((useconds_t)(rand() % delay_us));
-		kill(pid, SIGKILL);
+		if (pid == 0) {
+			close(pfd[0]);
+			_exit(workload(path, (unsigned)k, pfd[1]) < 0 ? 2 : 0);
+		}
+		close(pfd[1]);
+		if (read(pfd[0], &c, 1) == 1 && k % 2 == 0) {
+			usleep((useconds_t)(rand() % 1000));
+			kill(pid, SIGKILL);
+		}
+		close(pfd[0]);
 		CHECK(waitpid(pid, &status, 0) == pid);
 		if (WIFSIGNALED(status)) {
 			killed++;
@@ -201,15 +243,14 @@ static void test_kill9(void)
 		progress_kills += n > last && n < RECORDS;
 		last = n;
 		sqlite3_close(db);
-		/* keep the kills landing inside the work: later runs skip more before writing */
-		delay_us += 250;
 	}
 	printf("%d kills, %d of them mid-settlement, %d of %d records settled before the end\n",
 	       killed, progress_kills, last, RECORDS);
-	CHECK(killed >= KILLS / 2);
+	CHECK_EQ(killed, KILLS);
 	CHECK(progress_kills >= 25);
 	/* finish, and the ledger is the reference ledger entry for entry */
-	CHECK_EQ(workload(path, 999), 0);
+	kill_countdown = 0;
+	CHECK_EQ(workload(path, 999, -1), 0);
 	db = tu_open("crash.db");
 	{
 		struct settle_audit *au = NULL;
