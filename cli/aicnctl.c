@@ -11,7 +11,9 @@
 #endif
 
 /* Families register here, one line each (declared next to the table). */
+int cmd_ca(int argc, char **argv);
 static const struct cli_cmd commands[] = {
+	{"ca", "network certificate authority: init, issue, revoke, crl, list", cmd_ca},
 	{NULL, NULL, NULL},
 };
 

@@ -1,0 +1,8 @@
+# tests/transport/module.mk -- transport tests, the test server, aicn-loadgen and the fuzz targets.
+$(eval $(call aicn_link,$(B)/bin/aicn-transport-testd,tests/transport/testd.c,aicn))
+BINS += $(B)/bin/aicn-transport-testd
+$(eval $(call aicn_bin,aicn-loadgen,tests/bench/loadgen.c,aicn))
+$(eval $(call aicn_test,test_frame,tests/transport/test_frame.c,aicn))
+$(eval $(call aicn_test,test_proto,tests/transport/test_proto.c,aicn))
+$(eval $(call aicn_test,test_loop,tests/transport/test_loop.c,aicn))
+TEST_SCRIPTS += tests/transport/tls_refusals.sh
