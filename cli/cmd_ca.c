@@ -250,11 +250,29 @@ static int index_each(const char *dir, int (*fn)(const struct index_line *l, voi
 		return errno == ENOENT ? 0 : -errno;
 	while (fgets(buf, sizeof(buf), f)) {
 		struct index_line l = {0};
-		int r;
+		char *fields[6] = {0}, *save = NULL, *end;
+		int nf = 0, r;
 
-		if (sscanf(buf, "%47[^\t]\t%127[^\t]\t%15[^\t]\t%lld\t%15[^\t\n]\t%lld", l.serial,
-			   l.name, l.role, &l.not_after, l.status, &l.revoked_at) < 5)
+		buf[strcspn(buf, "\n")] = '\0';
+		for (char *t = strtok_r(buf, "\t", &save); t && nf < 6;
+		     t = strtok_r(NULL, "\t", &save))
+			fields[nf++] = t;
+		if (nf < 5 || strlen(fields[0]) >= sizeof(l.serial) ||
+		    strlen(fields[1]) >= sizeof(l.name) || strlen(fields[2]) >= sizeof(l.role) ||
+		    strlen(fields[4]) >= sizeof(l.status))
 			continue;
+		strcpy(l.serial, fields[0]);
+		strcpy(l.name, fields[1]);
+		strcpy(l.role, fields[2]);
+		strcpy(l.status, fields[4]);
+		l.not_after = strtoll(fields[3], &end, 10);
+		if (*end)
+			continue;
+		if (nf == 6) {
+			l.revoked_at = strtoll(fields[5], &end, 10);
+			if (*end)
+				continue;
+		}
 		r = fn(&l, ud);
 		if (r < 0)
 			return r;
@@ -309,10 +327,14 @@ static long next_crl_number(const char *dir)
 		return -ENOMEM;
 	f = fopen(p, "re");
 	if (f) {
-		if (fscanf(f, "%ld", &n) != 1)
-			n = 0;
+		char line[32];
+
+		if (fgets(line, sizeof(line), f))
+			n = strtol(line, NULL, 10);
 		fclose(f);
 	}
+	if (n < 0)
+		n = 0;
 	n++;
 	f = fopen(p, "we");
 	if (!f)

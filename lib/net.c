@@ -803,7 +803,7 @@ static void server_tick(struct loop_timer *t, void *ud)
 static void server_accept(int fd, void *ud)
 {
 	struct net_server *s = ud;
-	struct sockaddr_storage ss;
+	struct sockaddr_storage ss = {0};
 	socklen_t sl = sizeof(ss);
 	struct net_conn *c;
 

@@ -263,6 +263,9 @@ static int parse_mode(const char *s, enum mode *ret)
 {
 	static const char *const names[] = {"once", "hold", "heartbeat", "handshake"};
 
+	if (!s)
+		return -EINVAL;
+
 	for (unsigned i = 0; i < ARRAY_SIZE(names); i++)
 		if (strcmp(s, names[i]) == 0) {
 			*ret = (enum mode)i;

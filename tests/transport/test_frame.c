@@ -26,7 +26,8 @@ static size_t put(uint8_t *out, const char *s)
 	size_t n = strlen(s);
 
 	frame_hdr(out, (uint32_t)n);
-	memcpy(out + FRAME_HDR_LEN, s, n);
+	for (size_t i = 0; i < n; i++)
+		out[FRAME_HDR_LEN + i] = (uint8_t)s[i];
 	return FRAME_HDR_LEN + n;
 }
 

@@ -73,12 +73,20 @@ static void log_line(void *ud _unused_, enum log_level lvl, const char *line)
 static int load_records(struct testd *d)
 {
 	_cleanup_fclose_ FILE *f = fopen(d->records_path, "re");
-	char node[80];
+	char line[128], node[80], *sp, *end;
 	long long seq;
 
 	if (!f)
 		return errno == ENOENT ? 0 : -errno;
-	while (fscanf(f, "%79s %lld", node, &seq) == 2) {
+	while (fgets(line, sizeof(line), f)) {
+		sp = strchr(line, ' ');
+		if (!sp || sp - line >= (long)sizeof(node))
+			continue;
+		memcpy(node, line, (size_t)(sp - line));
+		node[sp - line] = '\0';
+		seq = strtoll(sp + 1, &end, 10);
+		if (*end != '\n' && *end != '\0')
+			continue;
 		if (d->nseen == d->capseen) {
 			size_t cap = d->capseen ? d->capseen * 2 : 1024;
 			struct seen *n = realloc(d->seen, cap * sizeof(*n));
@@ -280,7 +288,7 @@ static void on_term(int signo, void *ud)
 
 static int parse_roles(const char *s, unsigned *ret)
 {
-	_cleanup_free_ char *dup = strdup(s);
+	_cleanup_free_ char *dup = s ? strdup(s) : NULL;
 	char *save = NULL;
 	unsigned mask = 0;
 
