@@ -1,0 +1,397 @@
+/* meter.bpf.c -- kernel side of the meter: exact CPU, run-queue wait, switches, process events and network bytes per tracked cgroup. */
+/*
+ * Every figure is a delta of the kernel's own per-thread counters, taken
+ * between the moment a thread starts counting toward a tracked cgroup (born
+ * inside it, or moved into it) and the moment it stops (its final switch-out
+ * after exit, or a move out):
+ *
+ *   cpu        task->se.sum_exec_runtime   (what update_curr() also charges to
+ *                                            the cgroup's cpu.stat usage_usec)
+ *   rq wait    task->sched_info.run_delay  (time runnable but not running)
+ *   switches   task->nvcsw / task->nivcsw
+ *
+ * Ended threads are summed into the "tracked" map; live threads are read by the
+ * "live" task iterator, which adds the slice a running thread is in now.
+ * Nothing is sampled, nothing is evicted: whatever cannot be accounted is
+ * counted in the globals' drop counters.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <aicn/bpf/meter.h>
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define TASK_DEAD 0x80
+
+/* Tracked cgroup id -> figures of its ended threads and its process/net counters. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, METER_MAX_TRACKED);
+	__type(key, __u64);
+	__type(value, struct meter_cg_stats);
+} tracked SEC(".maps");
+
+/* Per-thread starting points, for threads that count toward a tracked cgroup. */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct meter_task);
+} tasks SEC(".maps");
+
+/* Per-cgroup cache of "nearest tracked ancestor", invalidated by globals.gen. */
+struct {
+	__uint(type, BPF_MAP_TYPE_CGRP_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct meter_cg_cache);
+} cgcache SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct meter_globals);
+} globals SEC(".maps");
+
+static __always_inline struct meter_globals *get_globals(void)
+{
+	__u32 k = 0;
+
+	return bpf_map_lookup_elem(&globals, &k);
+}
+
+/* Walk from cgrp up to the root; the first tracked id wins (nearest ancestor-or-self). */
+static __always_inline __u64 resolve_slow(struct cgroup *cgrp, struct meter_globals *g)
+{
+	unsigned long base = (unsigned long)cgrp + bpf_core_field_offset(struct cgroup, ancestors);
+	int level = BPF_CORE_READ(cgrp, level);
+
+	for (int i = 0; i < METER_MAX_DEPTH; i++) {
+		struct cgroup *anc = NULL;
+		int l = level - i;
+		__u64 id;
+
+		if (l < 0)
+			return 0;
+		if (bpf_probe_read_kernel(&anc, sizeof(anc),
+					  (void *)(base + (unsigned long)l * 8)) ||
+		    !anc)
+			return 0;
+		id = BPF_CORE_READ(anc, kn, id);
+		if (bpf_map_lookup_elem(&tracked, &id))
+			return id;
+	}
+	__sync_fetch_and_add(&g->drop_depth, 1);
+	return 0;
+}
+
+/* Tracked cgroup a task counts toward now (0: none), cached per cgroup and generation. */
+static __always_inline __u64 resolve(struct task_struct *p, struct meter_globals *g)
+{
+	struct cgroup *cgrp = p->cgroups->dfl_cgrp;
+	struct meter_cg_cache *c;
+	__u64 gen = g->gen, id;
+
+	if (!cgrp)
+		return 0;
+	c = bpf_cgrp_storage_get(&cgcache, cgrp, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (c && c->gen == gen)
+		return c->tracked;
+	id = resolve_slow(cgrp, g);
+	if (c) {
+		c->tracked = id;
+		c->gen = gen;
+	}
+	return id;
+}
+
+static __always_inline void raise_peak(struct meter_cg_stats *st, __s64 live)
+{
+	for (int i = 0; i < 8; i++) {
+		__u64 old = st->threads_peak;
+
+		if ((__s64)old >= live)
+			return;
+		if (__sync_val_compare_and_swap(&st->threads_peak, old, (__u64)live) == old)
+			return;
+	}
+}
+
+/* Start counting p toward cg from p's current counters. */
+static __always_inline void adopt(struct task_struct *p, struct meter_task *t, __u64 cg,
+				  struct meter_cg_stats *st)
+{
+	__s64 live;
+
+	t->cpu0 = p->se.sum_exec_runtime;
+	t->wait0 = p->sched_info.run_delay;
+	t->nvcsw0 = p->nvcsw;
+	t->nivcsw0 = p->nivcsw;
+	t->in_ns = 0;
+	t->cpu_in = 0;
+	t->cg = cg;
+	live = __sync_fetch_and_add(&st->threads_live, 1) + 1;
+	raise_peak(st, live);
+}
+
+/* Stop counting p: add its deltas to its cgroup's ended figures.  Runs once per adoption. */
+static __always_inline void commit(struct task_struct *p, struct meter_task *t,
+				   struct meter_globals *g)
+{
+	struct meter_cg_stats *st;
+	__u64 cg = __sync_lock_test_and_set(&t->cg, 0);
+
+	if (!cg)
+		return;
+	st = bpf_map_lookup_elem(&tracked, &cg);
+	if (!st)
+		return; /* untracked meanwhile: its figures were final when it was read */
+	/* readers retry while threads_ending != threads_ended (a seqcount) */
+	__sync_fetch_and_add(&st->threads_ending, 1);
+	__sync_fetch_and_add(&st->cpu_ns, p->se.sum_exec_runtime - t->cpu0);
+	__sync_fetch_and_add(&st->rq_wait_ns, p->sched_info.run_delay - t->wait0);
+	__sync_fetch_and_add(&st->vol_switches, p->nvcsw - t->nvcsw0);
+	__sync_fetch_and_add(&st->invol_switches, p->nivcsw - t->nivcsw0);
+	__sync_fetch_and_add(&st->threads_live, -1);
+	__sync_fetch_and_add(&st->threads_ended, 1);
+}
+
+/* Make p's accounting follow its current cgroup (after a move, or when first seen). */
+static __always_inline struct meter_task *reconcile(struct task_struct *p, struct meter_globals *g)
+{
+	struct meter_task *t = bpf_task_storage_get(&tasks, p, 0, 0);
+	struct meter_cg_stats *st;
+	__u64 cg = resolve(p, g);
+
+	if (t && t->cg == cg)
+		return t;
+	if (!t && !cg)
+		return 0;
+	if (t)
+		commit(p, t, g);
+	if (!cg)
+		return t;
+	st = bpf_map_lookup_elem(&tracked, &cg);
+	if (!st) {
+		__sync_fetch_and_add(&g->drop_stats_missing, 1);
+		return t;
+	}
+	if (!t)
+		t = bpf_task_storage_get(&tasks, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!t) {
+		__sync_fetch_and_add(&g->drop_task_storage, 1);
+		__sync_fetch_and_add(&st->threads_lost, 1);
+		return 0;
+	}
+	adopt(p, t, cg, st);
+	return t;
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(meter_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
+	     unsigned int prev_state)
+{
+	struct meter_globals *g = get_globals();
+	struct meter_task *t;
+
+	if (!g || !g->ntracked)
+		return 0;
+	if (prev_state & TASK_DEAD) {
+		/* the final switch-out: sum_exec_runtime now holds the thread's last slice */
+		t = bpf_task_storage_get(&tasks, prev, 0, 0);
+		if (t && t->cg)
+			commit(prev, t, g);
+	} else {
+		t = reconcile(prev, g);
+		if (t)
+			t->in_ns = 0;
+	}
+	t = bpf_task_storage_get(&tasks, next, 0, 0);
+	if (t && t->cg) {
+		t->cpu_in = next->se.sum_exec_runtime;
+		t->in_ns = bpf_ktime_get_ns();
+	}
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(meter_fork, struct task_struct *parent, struct task_struct *child)
+{
+	struct meter_globals *g = get_globals();
+	struct meter_cg_stats *st;
+	struct meter_task *t;
+	__u64 cg;
+
+	if (!g || !g->ntracked)
+		return 0;
+	cg = resolve(child, g);
+	if (!cg)
+		return 0;
+	st = bpf_map_lookup_elem(&tracked, &cg);
+	if (!st) {
+		__sync_fetch_and_add(&g->drop_stats_missing, 1);
+		return 0;
+	}
+	if (child->pid == child->tgid)
+		__sync_fetch_and_add(&st->procs_forked, 1);
+	else
+		__sync_fetch_and_add(&st->threads_born, 1);
+	t = bpf_task_storage_get(&tasks, child, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!t) {
+		__sync_fetch_and_add(&g->drop_task_storage, 1);
+		__sync_fetch_and_add(&st->threads_lost, 1);
+		return 0;
+	}
+	adopt(child, t, cg, st);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(meter_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	struct meter_globals *g = get_globals();
+	struct meter_cg_stats *st;
+	__u64 cg;
+
+	if (!g || !g->ntracked)
+		return 0;
+	cg = resolve(p, g);
+	if (!cg)
+		return 0;
+	st = bpf_map_lookup_elem(&tracked, &cg);
+	if (st)
+		__sync_fetch_and_add(&st->procs_execed, 1);
+	return 0;
+}
+
+/* A process ends when its thread-group leader exits (one event per process on every kernel). */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(meter_exit, struct task_struct *p)
+{
+	struct meter_globals *g = get_globals();
+	struct meter_cg_stats *st;
+	struct meter_task *t;
+	__u64 cg;
+
+	if (!g || !g->ntracked || p->pid != p->tgid)
+		return 0;
+	t = bpf_task_storage_get(&tasks, p, 0, 0);
+	cg = t && t->cg ? t->cg : resolve(p, g);
+	if (!cg)
+		return 0;
+	st = bpf_map_lookup_elem(&tracked, &cg);
+	if (st)
+		__sync_fetch_and_add(&st->procs_exited, 1);
+	return 0;
+}
+
+/*
+ * A task moved between cgroups (in any hierarchy): settle its accounting at the
+ * moment of the move, so time before it counts where it was and time after
+ * where it is.  Fires for the moved leader; other threads follow at their next
+ * switch-out.
+ */
+SEC("tp_btf/cgroup_attach_task")
+int BPF_PROG(meter_attach, struct cgroup *dst, const char *path, struct task_struct *task,
+	     bool threadgroup)
+{
+	struct meter_globals *g = get_globals();
+
+	if (!g || !g->ntracked)
+		return 0;
+	reconcile(task, g);
+	return 0;
+}
+
+/* Live figures: one record per thread currently counting toward a tracked cgroup. */
+SEC("iter/task")
+int meter_live(struct bpf_iter__task *ctx)
+{
+	struct seq_file *seq = ctx->meta->seq;
+	struct task_struct *p = ctx->task;
+	struct meter_live_rec r;
+	struct meter_task *t;
+	__u64 sum, in_ns;
+
+	if (!p)
+		return 0;
+	t = bpf_task_storage_get(&tasks, p, 0, 0);
+	if (!t || !t->cg)
+		return 0;
+	sum = p->se.sum_exec_runtime;
+	r.cg = t->cg;
+	r.cpu_ns = sum - t->cpu0;
+	in_ns = t->in_ns;
+	if (in_ns) {
+		/* on a CPU now: add the part of this slice update_curr() has not folded in yet */
+		__u64 ran = bpf_ktime_get_ns() - in_ns, acc = sum - t->cpu_in;
+
+		if ((__s64)ran > 0 && ran > acc)
+			r.cpu_ns += ran - acc;
+	}
+	r.rq_wait_ns = p->sched_info.run_delay - t->wait0;
+	r.vol_switches = p->nvcsw - t->nvcsw0;
+	r.invol_switches = p->nivcsw - t->nivcsw0;
+	r.tid = p->pid;
+	bpf_seq_write(seq, &r, sizeof(r));
+	return 0;
+}
+
+/*
+ * Network: the same two programs are attached to every tracked cgroup, so a
+ * packet of a nested tracked cgroup runs them once per tracked ancestor.  Each
+ * attachment's cgroup storage holds the id of the cgroup it is attached to, and
+ * only the attachment at the packet's nearest tracked cgroup counts it.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_CGROUP_STORAGE);
+	__type(key, __u64);
+	__type(value, __u64);
+} netattach SEC(".maps");
+
+static __always_inline void count_skb(struct __sk_buff *skb, int egress)
+{
+	__u64 *attached = bpf_get_local_storage(&netattach, 0);
+	struct meter_cg_stats *st = 0;
+	__u64 nearest = 0;
+
+	for (int l = 0; l < METER_MAX_DEPTH; l++) {
+		__u64 id = bpf_skb_ancestor_cgroup_id(skb, l);
+		struct meter_cg_stats *s;
+
+		if (!id)
+			break;
+		s = bpf_map_lookup_elem(&tracked, &id);
+		if (s) {
+			nearest = id;
+			st = s;
+		}
+	}
+	if (!st || nearest != *attached)
+		return;
+	if (egress) {
+		__sync_fetch_and_add(&st->net_tx_bytes, skb->len);
+		__sync_fetch_and_add(&st->net_tx_packets, 1);
+	} else {
+		__sync_fetch_and_add(&st->net_rx_bytes, skb->len);
+		__sync_fetch_and_add(&st->net_rx_packets, 1);
+	}
+}
+
+SEC("cgroup_skb/ingress")
+int meter_ingress(struct __sk_buff *skb)
+{
+	count_skb(skb, 0);
+	return 1;
+}
+
+SEC("cgroup_skb/egress")
+int meter_egress(struct __sk_buff *skb)
+{
+	count_skb(skb, 1);
+	return 1;
+}
