@@ -4,3 +4,6 @@ $(eval $(call aicn_test,test_pow,tests/econ/test_pow.c,aicn))
 $(eval $(call aicn_test,test_ledger,tests/econ/test_ledger.c,aicn-coord aicn))
 $(eval $(call aicn_test,test_ledger_crash,tests/econ/test_ledger_crash.c,aicn-coord aicn))
 $(eval $(call aicn_test,test_ledger_prop,tests/econ/test_ledger_prop.c,aicn-coord aicn))
+$(eval $(call aicn_test,test_ledger_cli,tests/econ/test_ledger_cli.c,aicn-coord aicn))
+$(eval $(call aicn_test,test_ledger_bench,tests/econ/test_ledger_bench.c,aicn-coord aicn))
+BENCHES += tests/bench/ledger.sh

@@ -1,0 +1,306 @@
+/* cmd_ledger.c -- `aicnctl ledger`: verify the coordinator's AICN ledger offline, show entries and balances. */
+#include "../coordinator/ledger.h"
+#include "../coordinator/settle.h"
+
+#include <aicn/compiler.h>
+#include <aicn/hash.h>
+#include <aicn/merkle.h>
+
+#include "cmd.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+
+int cmd_ledger(int argc, char **argv);
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: aicnctl ledger verify [--json] [--no-audit] DB\n"
+		"       aicnctl ledger show [--from SEQ] [--count N] DB\n"
+		"       aicnctl ledger balance DB ACCOUNT...\n"
+		"\n"
+		"Check and read the coordinator's AICN ledger offline, from a copy of its SQLite\n"
+		"state file DB (opened read-only; nothing is written).\n"
+		"\n"
+		"verify   Replay every entry: each body hashes to its recorded hash and names its\n"
+		"         predecessor's (the hash chain), postings sum to zero, no account but\n"
+		"         'mint' is ever negative, every cause and every usage record (by hash and\n"
+		"         by node and sequence) is paid at most once, and the stored balances are\n"
+		"         exactly what the replay gives; the sum of all balances equals what was\n"
+		"         minted.  Unless --no-audit, also recompute every charge (cpu x price),\n"
+		"         fee split, epoch reward (T x P m / sum P m) and staking payout under the\n"
+		"         parameters in force at that entry.  Prints the entry count, the head\n"
+		"         hash and the RFC 6962 Merkle root over the entry bodies.\n"
+		"show     Print entries as canonical JSON lines (the hashed bytes).\n"
+		"balance  Print the balance of each ACCOUNT in base units (1 AICN = 10^9).\n"
+		"\n"
+		"Options:\n"
+		"  --json         verify: one JSON object instead of text\n"
+		"  --no-audit     verify: bookkeeping checks only\n"
+		"  --from SEQ     show: first entry (default 1)\n"
+		"  --count N      show: at most N entries (default all)\n"
+		"  -h, --help     this text\n"
+		"\n"
+		"Exit status: 0 sound, 1 unsound or unreadable, 2 usage error.\n");
+}
+
+static void sqlite_closep(sqlite3 **db)
+{
+	if (*db)
+		sqlite3_close(*db);
+}
+
+static int open_ro(const char *path, sqlite3 **ret)
+{
+	sqlite3 *db = NULL;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+		fprintf(stderr, "aicnctl ledger: cannot open %s: %s\n", path,
+			db ? sqlite3_errmsg(db) : "out of memory");
+		sqlite3_close(db);
+		return -EIO;
+	}
+	sqlite3_busy_timeout(db, 10000);
+	*ret = db;
+	return 0;
+}
+
+static int do_verify(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"json", no_argument, NULL, 'j'},
+		{"no-audit", no_argument, NULL, 'n'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	_cleanup_(sqlite_closep) sqlite3 *db = NULL;
+	struct settle_audit *audit = NULL;
+	struct merkle_tree *tree = NULL;
+	struct ledger_report rep;
+	char head[SHA256_HEX_LEN + 1], root[SHA256_HEX_LEN + 1];
+	bool json = false, do_audit = true;
+	uint64_t checked = 0;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			json = true;
+			break;
+		case 'n':
+			do_audit = false;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind + 1 != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (open_ro(argv[optind], &db) < 0)
+		return 1;
+	if (merkle_new(&tree) < 0 || (do_audit && settle_audit_new(&audit) < 0)) {
+		merkle_free(tree);
+		fprintf(stderr, "aicnctl ledger: out of memory\n");
+		return 1;
+	}
+	r = ledger_verify_tree(db, do_audit ? settle_audit_visit : NULL, audit, tree, &rep);
+	if (audit)
+		checked = settle_audit_checked(audit);
+	settle_audit_free(audit);
+	merkle_free(tree);
+	hex_encode(rep.head, SHA256_LEN, head);
+	hex_encode(rep.root, SHA256_LEN, root);
+	if (r < 0 && r != -EBADMSG) {
+		fprintf(stderr, "aicnctl ledger: reading %s: %s\n", argv[optind], strerror(-r));
+		return 1;
+	}
+	if (json) {
+		printf("{\"sound\":%s,\"entries\":%" PRIu64 ",\"accounts\":%" PRIu64
+		       ",\"usage_records\":%" PRIu64 ",\"minted\":%" PRId64 ",\"total\":%" PRId64
+		       ",\"audited\":%" PRIu64 ",\"head\":\"%s\",\"root\":\"%s\"",
+		       r == 0 ? "true" : "false", rep.entries, rep.accounts, rep.usage_records,
+		       rep.minted, rep.total, checked, head, root);
+		if (r < 0) {
+			printf(",\"bad_seq\":%" PRIu64 ",\"reason\":\"", rep.bad_seq);
+			for (const char *p = rep.reason; *p; p++)
+				if (*p == '"' || *p == '\\')
+					printf("\\%c", *p);
+				else if ((unsigned char)*p >= 0x20)
+					putchar(*p);
+			putchar('"');
+		}
+		printf("}\n");
+		return r == 0 ? 0 : 1;
+	}
+	if (r < 0) {
+		if (rep.bad_seq)
+			printf("UNSOUND at entry %" PRIu64 ": %s\n", rep.bad_seq, rep.reason);
+		else
+			printf("UNSOUND: %s\n", rep.reason);
+		return 1;
+	}
+	printf("ledger sound: %" PRIu64 " entries, %" PRIu64 " accounts, %" PRIu64
+	       " usage records paid once each\n",
+	       rep.entries, rep.accounts, rep.usage_records);
+	printf("minted %" PRId64 " = sum of balances %" PRId64 " (base units)\n", rep.minted,
+	       rep.total);
+	if (do_audit)
+		printf("recomputed %" PRIu64 " charges, rewards, payouts and parameter changes\n",
+		       checked);
+	printf("head %s\nroot %s (RFC 6962, %" PRIu64 " leaves)\n", head, root, rep.entries);
+	return 0;
+}
+
+static int parse_u64(const char *s, uint64_t *ret)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-')
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+static int do_show(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"from", required_argument, NULL, 'f'},
+		{"count", required_argument, NULL, 'c'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	_cleanup_(sqlite_closep) sqlite3 *db = NULL;
+	uint64_t from = 1, count = INT64_MAX;
+	sqlite3_stmt *st = NULL;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			if (parse_u64(optarg, &from) < 0 || from > INT64_MAX) {
+				fprintf(stderr, "aicnctl ledger: bad --from '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'c':
+			if (parse_u64(optarg, &count) < 0 || count > INT64_MAX) {
+				fprintf(stderr, "aicnctl ledger: bad --count '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind + 1 != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (open_ro(argv[optind], &db) < 0)
+		return 1;
+	if (sqlite3_prepare_v2(db,
+			       "SELECT body FROM ledger_entries WHERE seq >= ?1 ORDER BY seq "
+			       "LIMIT ?2",
+			       -1, &st, NULL) != SQLITE_OK) {
+		fprintf(stderr, "aicnctl ledger: %s has no ledger: %s\n", argv[optind],
+			sqlite3_errmsg(db));
+		return 1;
+	}
+	sqlite3_bind_int64(st, 1, (int64_t)from);
+	sqlite3_bind_int64(st, 2, (int64_t)count);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		printf("%s\n", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		fprintf(stderr, "aicnctl ledger: reading %s: %s\n", argv[optind],
+			sqlite3_errmsg(db));
+		return 1;
+	}
+	return 0;
+}
+
+static int do_balance(int argc, char **argv)
+{
+	_cleanup_(sqlite_closep) sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int ret = 0;
+
+	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		usage(stdout);
+		return 0;
+	}
+	if (argc < 3) {
+		usage(stderr);
+		return 2;
+	}
+	if (open_ro(argv[1], &db) < 0)
+		return 1;
+	if (sqlite3_prepare_v2(db, "SELECT balance FROM ledger_balances WHERE account = ?1", -1,
+			       &st, NULL) != SQLITE_OK) {
+		fprintf(stderr, "aicnctl ledger: %s has no ledger: %s\n", argv[1],
+			sqlite3_errmsg(db));
+		return 1;
+	}
+	for (int i = 2; i < argc; i++) {
+		int rc;
+
+		if (!ledger_account_valid(argv[i])) {
+			fprintf(stderr, "aicnctl ledger: '%s' is not an account name\n", argv[i]);
+			ret = 2;
+			continue;
+		}
+		sqlite3_reset(st);
+		sqlite3_bind_text(st, 1, argv[i], -1, SQLITE_TRANSIENT);
+		rc = sqlite3_step(st);
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+			fprintf(stderr, "aicnctl ledger: %s\n", sqlite3_errmsg(db));
+			ret = 1;
+			break;
+		}
+		printf("%s %" PRId64 "\n", argv[i],
+		       (int64_t)(rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0));
+	}
+	sqlite3_finalize(st);
+	return ret;
+}
+
+int cmd_ledger(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	optind = 1;
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "verify") == 0)
+		return do_verify(argc - 1, argv + 1);
+	if (strcmp(argv[1], "show") == 0)
+		return do_show(argc - 1, argv + 1);
+	if (strcmp(argv[1], "balance") == 0)
+		return do_balance(argc - 1, argv + 1);
+	fprintf(stderr, "aicnctl ledger: unknown subcommand '%s' (see 'aicnctl ledger --help')\n",
+		argv[1]);
+	return 2;
+}

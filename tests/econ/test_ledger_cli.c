@@ -1,0 +1,121 @@
+/* test_ledger_cli.c -- `aicnctl ledger verify|show|balance` on a real ledger: sound, then tampered. */
+#include "ledger_util.h"
+
+#include "harness.h"
+
+#include <errno.h>
+#include <sys/wait.h>
+
+static const int64_t S = 1000000000LL;
+static char db_path[512];
+
+/* Run aicnctl with args, capture stdout; returns the exit code. */
+static int aicnctl(const char *args, char *out, size_t len)
+{
+	char cmd[2048];
+	const char *bin = getenv("AICN_BIN");
+	FILE *p;
+	size_t n;
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "%s/aicnctl %s", bin ? bin : "build/bin", args);
+	p = popen(cmd, "r");
+	if (!p)
+		return -1;
+	n = fread(out, 1, len - 1, p);
+	out[n] = '\0';
+	st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void build_ledger(void)
+{
+	struct econ_params p;
+	struct ledger *l = NULL;
+	sqlite3 *db = tu_open("cli.db");
+	struct settle_escrow_req req = {.task = "job1",
+					.renter = "renter",
+					.price_per_cpu_hour = 2 * ECON_UNIT,
+					.max_cpu_ns = 3600 * S,
+					.replicas = 1,
+					.time_ns = S,
+					.epoch = 0};
+	struct settle_usage_req u = {.task = "job1",
+				     .node = "node1",
+				     .node_seq = 0,
+				     .provider = "owner1",
+				     .cpu_ns = 900 * S,
+				     .renewable_ppm = 250000,
+				     .time_ns = 2 * S,
+				     .epoch = 0};
+
+	econ_params_default(&p);
+	snprintf(db_path, sizeof(db_path), "%s/cli.db", tu_tmpdir());
+	if (ledger_new(db, &l) < 0 ||
+	    settle_mint(l, "renter", 5 * ECON_UNIT, "faucet:1", 1, 0) < 0 ||
+	    settle_escrow_open(l, &req, NULL) < 0)
+		abort();
+	tu_hash("cli", 0, u.record_hash);
+	if (settle_usage(l, &p, &u, NULL) < 0 ||
+	    settle_escrow_close(l, "job1", 3 * S, 0, NULL) < 0 ||
+	    settle_epoch_close(l, &p, 0, 4 * S, NULL) < 0)
+		abort();
+	ledger_free(l);
+	sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+	sqlite3_close(db);
+}
+
+static void test_cli(void)
+{
+	char out[8192], args[1024];
+	sqlite3 *db;
+
+	build_ledger();
+	snprintf(args, sizeof(args), "ledger verify %s", db_path);
+	CHECK_EQ(aicnctl(args, out, sizeof(out)), 0);
+	printf("%s", out);
+	CHECK(strstr(out, "ledger sound: 6 entries") != NULL);
+	CHECK(strstr(out, "usage records paid once each") != NULL);
+	snprintf(args, sizeof(args), "ledger verify --json %s", db_path);
+	CHECK_EQ(aicnctl(args, out, sizeof(out)), 0);
+	CHECK(strstr(out, "\"sound\":true") != NULL);
+	snprintf(args, sizeof(args), "ledger balance %s owner1 renter", db_path);
+	CHECK_EQ(aicnctl(args, out, sizeof(out)), 0);
+	/* 15 CPU-minutes at 2 AICN/h = 0.5 AICN, 95 % to the provider, 4.5 AICN refunded */
+	CHECK(strstr(out, "renter 4500000000\n") != NULL);
+	/* and the only worker of the epoch gets the whole 1000 AICN pool besides */
+	CHECK(strstr(out, "owner1 1000475000000\n") != NULL);
+	snprintf(args, sizeof(args), "ledger show --from 3 --count 1 %s", db_path);
+	CHECK_EQ(aicnctl(args, out, sizeof(out)), 0);
+	CHECK(strstr(out, "\"kind\":\"settle\"") != NULL);
+	CHECK(strstr(out, "\"seq\":3") != NULL);
+	/* usage errors */
+	CHECK_EQ(aicnctl("ledger verify 2>/dev/null", out, sizeof(out)), 2);
+	CHECK_EQ(aicnctl("ledger frobnicate x 2>/dev/null", out, sizeof(out)), 2);
+	CHECK_EQ(aicnctl("ledger --help", out, sizeof(out)), 0);
+	CHECK(strstr(out, "Usage: aicnctl ledger verify") != NULL);
+	CHECK_EQ(aicnctl("ledger verify /nonexistent/x.db 2>/dev/null", out, sizeof(out)), 1);
+	/* a provider that pays itself one more unit is found */
+	db = tu_open("cli.db");
+	sqlite3_exec(db, "UPDATE ledger_balances SET balance = balance + 1 WHERE account='owner1'",
+		     NULL, NULL, NULL);
+	sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+	sqlite3_close(db);
+	snprintf(args, sizeof(args), "ledger verify %s", db_path);
+	CHECK_EQ(aicnctl(args, out, sizeof(out)), 1);
+	printf("%s", out);
+	CHECK(strstr(out, "UNSOUND") != NULL);
+	CHECK(strstr(out, "owner1") != NULL);
+}
+
+int main(void)
+{
+	static const struct test_case cases[] = {
+		TEST(test_cli),
+		{NULL, NULL},
+	};
+	int r = harness_run(cases);
+
+	tu_cleanup();
+	return r;
+}
