@@ -123,7 +123,7 @@ static __always_inline void raise_peak(struct meter_cg_stats *st, __s64 live)
 
 /* Start counting p toward cg from p's current counters. */
 static __always_inline void adopt(struct task_struct *p, struct meter_task *t, __u64 cg,
-				  struct meter_cg_stats *st)
+				  struct meter_cg_stats *st, struct meter_globals *g)
 {
 	__s64 live;
 
@@ -133,6 +133,8 @@ static __always_inline void adopt(struct task_struct *p, struct meter_task *t, _
 	t->nivcsw0 = p->nivcsw;
 	t->in_ns = 0;
 	t->cpu_in = 0;
+	t->css = (__u64)p->cgroups;
+	t->gen = g->gen;
 	t->cg = cg;
 	live = __sync_fetch_and_add(&st->threads_live, 1) + 1;
 	raise_peak(st, live);
@@ -161,14 +163,17 @@ static __always_inline void commit(struct task_struct *p, struct meter_task *t,
 }
 
 /* Make p's accounting follow its current cgroup (after a move, or when first seen). */
-static __always_inline struct meter_task *reconcile(struct task_struct *p, struct meter_globals *g)
+static __always_inline struct meter_task *reconcile(struct task_struct *p, struct meter_task *t,
+						    struct meter_globals *g)
 {
-	struct meter_task *t = bpf_task_storage_get(&tasks, p, 0, 0);
 	struct meter_cg_stats *st;
-	__u64 cg = resolve(p, g);
+	__u64 gen = g->gen, cg = resolve(p, g);
 
-	if (t && t->cg == cg)
+	if (t && t->cg == cg) {
+		t->css = (__u64)p->cgroups;
+		t->gen = gen;
 		return t;
+	}
 	if (!t && !cg)
 		return 0;
 	if (t)
@@ -187,7 +192,7 @@ static __always_inline struct meter_task *reconcile(struct task_struct *p, struc
 		__sync_fetch_and_add(&st->threads_lost, 1);
 		return 0;
 	}
-	adopt(p, t, cg, st);
+	adopt(p, t, cg, st, g);
 	return t;
 }
 
@@ -200,17 +205,24 @@ int BPF_PROG(meter_switch, bool preempt, struct task_struct *prev, struct task_s
 
 	if (!g || !g->ntracked)
 		return 0;
+	/* a thread that never had task storage (most of the host) costs two loads */
+	t = prev->bpf_storage ? bpf_task_storage_get(&tasks, prev, 0, 0) : 0;
 	if (prev_state & TASK_DEAD) {
 		/* the final switch-out: sum_exec_runtime now holds the thread's last slice */
-		t = bpf_task_storage_get(&tasks, prev, 0, 0);
 		if (t && t->cg)
 			commit(prev, t, g);
-	} else {
-		t = reconcile(prev, g);
-		if (t)
-			t->in_ns = 0;
+	} else if (t) {
+		/* moved (new css_set) or the tracked set changed: follow it */
+		if (t->css != (__u64)prev->cgroups || t->gen != g->gen)
+			reconcile(prev, t, g);
+		t->in_ns = 0;
+	} else if (g->pending_adopt) {
+		/* threads moved in along with their leader start at their first switch-out */
+		t = reconcile(prev, 0, g);
+		if (t && t->cg)
+			__sync_fetch_and_add(&g->pending_adopt, -1);
 	}
-	t = bpf_task_storage_get(&tasks, next, 0, 0);
+	t = next->bpf_storage ? bpf_task_storage_get(&tasks, next, 0, 0) : 0;
 	if (t && t->cg) {
 		t->cpu_in = next->se.sum_exec_runtime;
 		t->in_ns = bpf_ktime_get_ns();
@@ -246,7 +258,7 @@ int BPF_PROG(meter_fork, struct task_struct *parent, struct task_struct *child)
 		__sync_fetch_and_add(&st->threads_lost, 1);
 		return 0;
 	}
-	adopt(child, t, cg, st);
+	adopt(child, t, cg, st, g);
 	return 0;
 }
 
@@ -292,18 +304,24 @@ int BPF_PROG(meter_exit, struct task_struct *p)
 /*
  * A task moved between cgroups (in any hierarchy): settle its accounting at the
  * moment of the move, so time before it counts where it was and time after
- * where it is.  Fires for the moved leader; other threads follow at their next
- * switch-out.
+ * where it is.  Fires for the moved leader only: its other threads are adopted
+ * at their next switch-out (pending_adopt turns that check on) or, if they were
+ * already counting, notice their new css_set there.
  */
 SEC("tp_btf/cgroup_attach_task")
 int BPF_PROG(meter_attach, struct cgroup *dst, const char *path, struct task_struct *task,
 	     bool threadgroup)
 {
 	struct meter_globals *g = get_globals();
+	struct meter_task *t;
+	int others;
 
 	if (!g || !g->ntracked)
 		return 0;
-	reconcile(task, g);
+	t = reconcile(task, bpf_task_storage_get(&tasks, task, 0, 0), g);
+	others = task->signal->nr_threads - 1;
+	if (threadgroup && t && t->cg && others > 0)
+		__sync_fetch_and_add(&g->pending_adopt, others);
 	return 0;
 }
 

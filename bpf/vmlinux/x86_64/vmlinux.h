@@ -86,7 +86,10 @@ struct css_set {
 
 struct signal_struct {
 	atomic_t live;
+	int nr_threads;
 };
+
+struct bpf_local_storage;
 
 struct task_struct {
 	unsigned int __state;
@@ -100,6 +103,7 @@ struct task_struct {
 	long unsigned int nivcsw;
 	struct signal_struct *signal;
 	struct css_set *cgroups;
+	struct bpf_local_storage *bpf_storage;
 };
 
 struct linux_binprm;

@@ -50,6 +50,8 @@ struct meter_task {
 	__u64 nivcsw0; /* nivcsw when accounting began */
 	__u64 in_ns;   /* bpf_ktime_get_ns() at switch-in while on a CPU, 0 when off */
 	__u64 cpu_in;  /* se.sum_exec_runtime at that switch-in */
+	__u64 css;     /* task->cgroups (a css_set address) when cg was resolved */
+	__u64 gen;     /* meter_globals.gen when cg was resolved */
 };
 
 /* Per-cgroup cache (cgroup local storage): the cgroup's tracked ancestor, valid for one generation. */
@@ -73,7 +75,7 @@ struct meter_globals {
 	__u64 drop_task_storage;  /* a tracked thread got no task storage: not metered */
 	__u64 drop_depth;	  /* a cgroup deeper than METER_MAX_DEPTH levels */
 	__u64 drop_stats_missing; /* a tracked id resolved but its stats were gone */
-	__u64 events;		  /* probe invocations that did accounting work */
+	__u64 pending_adopt;	  /* threads moved in with their leader, not yet adopted */
 	__u64 pad[7];		  /* room for more counters within ABI 1 */
 };
 
@@ -89,7 +91,7 @@ struct meter_live_rec {
 
 #ifndef __bpf__
 _Static_assert(sizeof(struct meter_cg_stats) == 18 * 8, "meter_cg_stats layout");
-_Static_assert(sizeof(struct meter_task) == 7 * 8, "meter_task layout");
+_Static_assert(sizeof(struct meter_task) == 9 * 8, "meter_task layout");
 _Static_assert(sizeof(struct meter_cg_cache) == 2 * 8, "meter_cg_cache layout");
 _Static_assert(sizeof(struct meter_globals) == 16 * 8, "meter_globals layout");
 _Static_assert(sizeof(struct meter_live_rec) == 6 * 8, "meter_live_rec layout");
