@@ -4,3 +4,4 @@ $(eval $(call aicn_fuzz,fuzz_agent_config,tests/agent/fuzz_config.c agent/config
 $(eval $(call aicn_test,test_agent_supervisor,tests/agent/test_supervisor.c,aicn-agent aicn))
 $(eval $(call aicn_test,test_agent_perf,tests/agent/test_perf.c,aicn-agent aicn))
 $(eval $(call aicn_test,test_agent_metrics,tests/agent/test_metrics.c,aicn-agent aicn))
+$(eval $(call aicn_test,test_agent_cache,tests/agent/test_cache.c,aicn-agent aicn))
