@@ -23,6 +23,7 @@ static void usage(FILE *f)
 		"Usage: aicnctl ledger verify [--json] [--no-audit] DB\n"
 		"       aicnctl ledger show [--from SEQ] [--count N] DB\n"
 		"       aicnctl ledger balance DB ACCOUNT...\n"
+		"       aicnctl ledger task DB TASK\n"
 		"\n"
 		"Check and read the coordinator's AICN ledger offline, from a copy of its SQLite\n"
 		"state file DB (opened read-only; nothing is written).\n"
@@ -38,6 +39,10 @@ static void usage(FILE *f)
 		"         hash and the RFC 6962 Merkle root over the entry bodies.\n"
 		"show     Print entries as canonical JSON lines (the hashed bytes).\n"
 		"balance  Print the balance of each ACCOUNT in base units (1 AICN = 10^9).\n"
+		"task     A renter's trail for TASK: the escrow, every settled usage record\n"
+		"         (record hash, node, sequence, CPU-ns, charge) and the refund, each\n"
+		"         with an RFC 6962 inclusion proof checked against the ledger's root.\n"
+		"         The record hash names the agent-signed record in the node's meter log.\n"
 		"\n"
 		"Options:\n"
 		"  --json         verify: one JSON object instead of text\n"
@@ -282,6 +287,82 @@ static int do_balance(int argc, char **argv)
 	return ret;
 }
 
+/* Every entry of a task and its inclusion proof against the root of the whole ledger. */
+static int do_task(int argc, char **argv)
+{
+	static const char sql[] =
+		"SELECT seq, body FROM ledger_entries WHERE (kind IN ('escrow', 'refund') AND "
+		"cause = 'task:' || ?1) OR seq IN (SELECT entry FROM ledger_usage WHERE task = ?1) "
+		"ORDER BY seq";
+	_cleanup_(sqlite_closep) sqlite3 *db = NULL;
+	struct merkle_tree *tree = NULL;
+	struct ledger_report rep;
+	uint8_t root[MERKLE_HASH_LEN];
+	char hex[SHA256_HEX_LEN + 1];
+	sqlite3_stmt *st = NULL;
+	int rc, r, n = 0, ret = 0;
+
+	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		usage(stdout);
+		return 0;
+	}
+	if (argc != 3) {
+		usage(stderr);
+		return 2;
+	}
+	if (!ledger_account_valid(argv[2])) {
+		fprintf(stderr, "aicnctl ledger: '%s' is not a task id\n", argv[2]);
+		return 2;
+	}
+	if (open_ro(argv[1], &db) < 0)
+		return 1;
+	if (merkle_new(&tree) < 0)
+		return 1;
+	/* the trail is only worth something if the ledger it sits in is sound */
+	r = ledger_verify_tree(db, NULL, NULL, tree, &rep);
+	if (r < 0) {
+		printf("UNSOUND ledger: %s\n", r == -EBADMSG ? rep.reason : strerror(-r));
+		merkle_free(tree);
+		return 1;
+	}
+	memcpy(root, rep.root, sizeof(root));
+	hex_encode(root, SHA256_LEN, hex);
+	printf("ledger sound, %" PRIu64 " entries, root %s\n", rep.entries, hex);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		fprintf(stderr, "aicnctl ledger: %s\n", sqlite3_errmsg(db));
+		merkle_free(tree);
+		return 1;
+	}
+	sqlite3_bind_text(st, 1, argv[2], -1, SQLITE_TRANSIENT);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		uint64_t seq = (uint64_t)sqlite3_column_int64(st, 0);
+		const char *body = (const char *)sqlite3_column_text(st, 1);
+		size_t len = (size_t)sqlite3_column_bytes(st, 1), np = 0;
+		uint8_t proof[MERKLE_MAX_PROOF][MERKLE_HASH_LEN], leaf[MERKLE_HASH_LEN];
+
+		merkle_hash_leaf(body, len, leaf);
+		if (merkle_inclusion_proof(tree, seq - 1, rep.entries, proof, &np) < 0 ||
+		    merkle_verify_inclusion(leaf, seq - 1, rep.entries, proof, np, root) < 0) {
+			printf("entry %" PRIu64 ": NOT INCLUDED in the tree\n", seq);
+			ret = 1;
+			continue;
+		}
+		printf("entry %" PRIu64 " (included, proof of %zu hashes): %s\n", seq, np, body);
+		n++;
+	}
+	sqlite3_finalize(st);
+	merkle_free(tree);
+	if (rc != SQLITE_DONE) {
+		fprintf(stderr, "aicnctl ledger: %s\n", sqlite3_errmsg(db));
+		return 1;
+	}
+	if (!n) {
+		printf("no entries for task %s\n", argv[2]);
+		return 1;
+	}
+	return ret;
+}
+
 int cmd_ledger(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -300,6 +381,8 @@ int cmd_ledger(int argc, char **argv)
 		return do_show(argc - 1, argv + 1);
 	if (strcmp(argv[1], "balance") == 0)
 		return do_balance(argc - 1, argv + 1);
+	if (strcmp(argv[1], "task") == 0)
+		return do_task(argc - 1, argv + 1);
 	fprintf(stderr, "aicnctl ledger: unknown subcommand '%s' (see 'aicnctl ledger --help')\n",
 		argv[1]);
 	return 2;

@@ -89,6 +89,17 @@ static void test_cli(void)
 	CHECK_EQ(aicnctl(args, out, sizeof(out)), 0);
 	CHECK(strstr(out, "\"kind\":\"settle\"") != NULL);
 	CHECK(strstr(out, "\"seq\":3") != NULL);
+	/* the renter's trail: escrow, the settled record, the refund, each proven included */
+	snprintf(args, sizeof(args), "ledger task %s job1", db_path);
+	CHECK_EQ(aicnctl(args, out, sizeof(out)), 0);
+	printf("%s", out);
+	CHECK(strstr(out, "entry 2 (included") != NULL);
+	CHECK(strstr(out, "entry 3 (included") != NULL);
+	CHECK(strstr(out, "\"record\":\"") != NULL);
+	CHECK(strstr(out, "entry 4 (included") != NULL);
+	CHECK(strstr(out, "entry 5") == NULL); /* the epoch reward is not the task's */
+	snprintf(args, sizeof(args), "ledger task %s nosuchjob", db_path);
+	CHECK_EQ(aicnctl(args, out, sizeof(out)), 1);
 	/* usage errors */
 	CHECK_EQ(aicnctl("ledger verify 2>/dev/null", out, sizeof(out)), 2);
 	CHECK_EQ(aicnctl("ledger frobnicate x 2>/dev/null", out, sizeof(out)), 2);
