@@ -783,7 +783,8 @@ static int cmd_top(int argc, char **argv)
 		mount_fd = open(host.v2_mount, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (open_meter(&o, 0, &m) < 0)
 		return EXIT_TOOL;
-	for (long it = 0; !o.iterations || it < o.iterations; it++) {
+	/* it == -1 is a silent first sample, so the first screen already shows rates */
+	for (long it = -1; !o.iterations || it < o.iterations; it++) {
 		uint64_t now;
 		int n = meter_list(m, ids, TOP_MAX);
 		size_t cur = 0;
@@ -795,9 +796,10 @@ static int cmd_top(int argc, char **argv)
 			return EXIT_TOOL;
 		}
 		now = monotonic_ns();
-		printf("%s%-12s %7s %12s %12s %7s %6s %12s %12s  %s\n", it ? "\n" : "", "CGROUP-ID",
-		       "CPU%", "CPU-S", "WAIT-S", "THREADS", "PEAK", "TX-BYTES", "RX-BYTES",
-		       "PATH");
+		if (it >= 0)
+			printf("%s%-12s %7s %12s %12s %7s %6s %12s %12s  %s\n", it > 0 ? "\n" : "",
+			       "CGROUP-ID", "CPU%", "CPU-S", "WAIT-S", "THREADS", "PEAK",
+			       "TX-BYTES", "RX-BYTES", "PATH");
 		for (int i = 0; i < n && i < TOP_MAX; i++) {
 			struct meter_usage u;
 			char path[PATH_MAX];
@@ -811,6 +813,8 @@ static int cmd_top(int argc, char **argv)
 					      (double)(now - prev_t);
 			cur_id[cur] = ids[i];
 			cur_cpu[cur++] = u.cpu_ns;
+			if (it < 0)
+				continue;
 			path_of_id(mount_fd, ids[i], path, sizeof(path));
 			printf("%-12" PRIu64 " %7.1f %12.3f %12.3f %7" PRId64 " %6" PRIu64
 			       " %12" PRIu64 " %12" PRIu64 "  %s\n",

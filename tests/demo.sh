@@ -16,6 +16,37 @@ ls "$AICN_BIN" 2>/dev/null || echo "(none yet)"
 shown=0
 # Each capability adds its section here as it lands (metering, sandbox, records, network).
 
+# --- metering (issue 3) ---
+if [ -x "$AICN_BIN/aicn-meter" ] && [ "$(id -u)" = 0 ]; then
+	say "metering: a 2-thread job and a 3,000-process fork storm, measured from the scheduler"
+	mpin=/sys/fs/bpf/aicn-demo-$$
+	mwork=$AICN_BUILD/tests/meter-work
+	AICN_METER_PIN_DIR=$mpin "$AICN_BIN/aicn-meter" run -o "$demo/meter-spin.json" -- "$mwork" spin 2 0.5 \
+		2>"$demo/meter.log" &
+	mrun=$!
+	pids+=("$mrun")
+	sleep 0.6
+	AICN_METER_PIN_DIR=$mpin "$AICN_BIN/aicn-meter" top --interval 0.3 --iterations 1 2>>"$demo/meter.log" || true
+	wait "$mrun" || true
+	AICN_METER_PIN_DIR=$mpin "$AICN_BIN/aicn-meter" run -o "$demo/meter-storm.json" -- "$mwork" forkstorm 3000 \
+		2>>"$demo/meter.log" || true
+	for f in "$demo/meter-spin.json" "$demo/meter-storm.json"; do
+		[ -s "$f" ] || continue
+		python3 - "$f" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(f"  {' '.join(a.split('/')[-1] for a in r['command'])}: cpu {r['cpu_ns']} ns (meter) vs "
+      f"{r['kernel_cpu_ns']} ns (cpu.stat, us resolution): diff {r['crosscheck_diff_ns']:+d} ns, "
+      f"crosscheck {r['crosscheck']}; wall {r['wall_ns'] / 1e9:.3f} s, run-queue wait "
+      f"{r['rq_wait_ns'] / 1e9:.3f} s, forked {r['procs_forked']}, exited {r['procs_exited']}, "
+      f"peak threads {r['threads_peak']}")
+PY
+	done
+	AICN_METER_PIN_DIR=$mpin "$AICN_BIN/aicn-meter" cleanup 2>/dev/null || true
+	echo "  records: $demo/meter-*.json"
+	shown=1
+fi
+
 if [ "$shown" -eq 0 ]; then
 	say "what this showed"
 	echo "The foundation builds and tests; the network (metering, sandbox, records, coordinator) arrives issue by issue."
