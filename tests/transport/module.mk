@@ -6,3 +6,9 @@ $(eval $(call aicn_test,test_frame,tests/transport/test_frame.c,aicn))
 $(eval $(call aicn_test,test_proto,tests/transport/test_proto.c,aicn))
 $(eval $(call aicn_test,test_loop,tests/transport/test_loop.c,aicn))
 TEST_SCRIPTS += tests/transport/tls_refusals.sh
+$(eval $(call aicn_link,$(B)/bin/aicn-outbox-agent,tests/transport/outbox_agent.c,aicn-agent aicn))
+BINS += $(B)/bin/aicn-outbox-agent
+$(eval $(call aicn_test,test_outbox,tests/transport/test_outbox.c,aicn-agent aicn))
+TEST_SCRIPTS += tests/transport/outbox_kill9.sh
+TEST_SCRIPTS += tests/transport/hostile_frames.sh
+TEST_SCRIPTS += tests/transport/conns_2000.sh

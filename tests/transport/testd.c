@@ -249,14 +249,15 @@ static void write_stats(struct testd *d)
 	fprintf(f,
 		"{\"conns\":%llu,\"accepted\":%llu,\"refused\":%llu,\"ready\":%llu,\"closed\":%llu,"
 		"\"frames_in\":%llu,\"bad_frames\":%llu,\"heartbeats\":%llu,\"registers\":%llu,"
-		"\"records\":%llu,\"dups\":%llu,\"heap_bytes\":%zu,\"now_ms\":%llu}\n",
+		"\"records\":%llu,\"dups\":%llu,\"heap_bytes\":%zu,\"now_ms\":%llu,"
+		"\"blob\":\"%s\"}\n",
 		(unsigned long long)st.conns, (unsigned long long)st.accepted,
 		(unsigned long long)st.refused, (unsigned long long)st.ready,
 		(unsigned long long)st.closed, (unsigned long long)st.frames_in,
 		(unsigned long long)st.bad_frames, (unsigned long long)d->heartbeats,
 		(unsigned long long)d->registers, (unsigned long long)d->records,
 		(unsigned long long)d->dups, mi.uordblks + mi.hblkhd,
-		(unsigned long long)loop_now_ms(d->loop));
+		(unsigned long long)loop_now_ms(d->loop), d->blob_digest);
 	fclose(f);
 	rename(tmp, d->stats_path);
 }
