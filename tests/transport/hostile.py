@@ -150,9 +150,14 @@ s.close()
 
 # 9. too many bad messages: closed
 s = connect()
+early = False
 for i in range(40):
-    send(s, {"v": 1, "id": 10 + i, "type": "NOPE"})
-check("40 bad messages: closed", closed_within(s, 5))
+    try:
+        send(s, {"v": 1, "id": 10 + i, "type": "NOPE"})
+    except (ssl.SSLError, OSError):
+        early = True  # the server already closed it: that is the point
+        break
+check("40 bad messages: closed", early or closed_within(s, 5))
 
 # 10. 10,000 tiny frames in one second from one peer
 s = connect()
