@@ -1,0 +1,99 @@
+/* internal.h -- declarations shared by the files of libaicn-sandbox (not a public API). */
+#ifndef AICN_SANDBOX_INTERNAL_H
+#define AICN_SANDBOX_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <aicn/compiler.h>
+#include <aicn/hash.h>
+#include <aicn/sandbox.h>
+
+/* Record a reason (printf style) unless err is NULL; returns code for `return sbx_fail(...)`. */
+int sbx_fail(struct sbx_err *err, int code, const char *fmt, ...) _printf_(3, 4);
+
+#define OCI_JSON_MAX (4u << 20) /* index, manifest and config blobs */
+#define OCI_MAX_MANIFESTS 1024	/* descriptors in one index */
+#define OCI_MAX_LAYERS 256	/* layers in one manifest */
+#define OCI_MAX_INDEX_DEPTH 8	/* nested indexes followed */
+#define OCI_MAX_STRV 8192	/* Env / Cmd / Entrypoint entries */
+
+enum oci_kind {
+	OCI_KIND_OTHER,
+	OCI_KIND_INDEX,
+	OCI_KIND_MANIFEST,
+	OCI_KIND_CONFIG,
+	OCI_KIND_LAYER_TAR,
+	OCI_KIND_LAYER_GZIP,
+	OCI_KIND_LAYER_ZSTD,
+};
+
+/* One content descriptor (index entry, manifest config or layer). */
+struct oci_desc {
+	enum oci_kind kind;		     /* from mediaType */
+	char media_type[128];		     /* as written */
+	uint8_t digest[SHA256_LEN];	     /* sha256 */
+	char digest_str[8 + SHA256_HEX_LEN]; /* "sha256:<hex>" */
+	int64_t size;			     /* bytes */
+	int has_platform;		     /* platform object present */
+	char os[32];			     /* platform.os */
+	char arch[32];			     /* platform.architecture */
+	char variant[32];		     /* platform.variant */
+	char ref_name[128];		     /* annotations org.opencontainers.image.ref.name */
+};
+
+struct oci_index {
+	struct oci_desc *manifests; /* descriptors in order */
+	size_t n;		    /* how many */
+};
+
+struct oci_manifest {
+	struct oci_desc config;	 /* the config blob */
+	struct oci_desc *layers; /* in application order */
+	size_t n_layers;
+};
+
+struct oci_config {
+	char **entrypoint; /* NULL-terminated or NULL */
+	char **cmd;
+	char **env;
+	char *workdir;
+	char *user;
+	char os[32];
+	char arch[32];
+};
+
+/* Strict parsers of outside bytes (fuzzed); buf need not be NUL-terminated. */
+int oci_index_parse(const char *buf, size_t len, struct oci_index **ret_idx, struct sbx_err *err);
+struct oci_index *oci_index_free(struct oci_index *idx);
+int oci_manifest_parse(const char *buf, size_t len, struct oci_manifest **ret_m,
+		       struct sbx_err *err);
+struct oci_manifest *oci_manifest_free(struct oci_manifest *m);
+int oci_config_parse(const char *buf, size_t len, struct oci_config **ret_c, struct sbx_err *err);
+struct oci_config *oci_config_free(struct oci_config *c);
+/* The platform this build runs: "amd64", "arm64", ... */
+const char *oci_host_arch(void);
+/* 1 if the descriptor names our platform (or names none), else 0. */
+int oci_platform_matches(const struct oci_desc *d);
+
+char **strv_free(char **v);
+size_t strv_len(char *const *v);
+
+/* Layer application (unpack.c): apply one tar stream read from fd onto rootfs_fd. */
+int unpack_layer(int rootfs_fd, int blob_fd, const struct oci_desc *d, struct sbx_err *err);
+
+/* Remove NAME under dirfd recursively, never following symlinks; missing is fine. */
+int sbx_rm_rf_at(int dirfd, const char *name);
+/* openat2 with RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS (| RESOLVE_NO_XDEV); negative errno. */
+int sbx_open_beneath(int dirfd, const char *path, int flags);
+/* The same with RESOLVE_IN_ROOT: absolute symlinks resolve inside dirfd (a rootfs). */
+int sbx_open_in_root(int dirfd, const char *path, int flags);
+/* Ensure the directories the sandbox mounts on exist in a rootfs (proc, dev, tmp, work). */
+int sbx_rootfs_mountpoints(int rootfs_fd, uid_t owner, struct sbx_err *err);
+
+/* Seccomp (seccomp.c): the compiled filter, valid after sbx_seccomp_prepare(). */
+struct sock_fprog;
+const struct sock_fprog *sbx_seccomp_prog(void);
+
+#endif /* AICN_SANDBOX_INTERNAL_H */
