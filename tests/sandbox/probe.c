@@ -330,9 +330,12 @@ int main(int argc, char **argv)
 
 		while (d && (de = readdir(d))) {
 			char p[64];
-			int fd = (int)num(de->d_name);
+			int fd;
 
-			if (de->d_name[0] == '.' || fd == dirfd(d))
+			if (de->d_name[0] == '.')
+				continue;
+			fd = (int)num(de->d_name);
+			if (fd == dirfd(d))
 				continue;
 			n++;
 			snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
