@@ -4,18 +4,37 @@
 
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <string.h>
 
 struct sha256_ctx {
 	EVP_MD_CTX *md; /* OpenSSL digest state */
 };
 
+/*
+ * SHA-256 fetched from the provider once: EVP_sha256() makes every call look the
+ * implementation up again, which costs more than hashing a 64-byte Merkle node.
+ */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static const EVP_MD *sha256_evp(void)
+{
+	pthread_once(&sha256_once, sha256_fetch);
+	return sha256_md ? sha256_md : EVP_sha256();
+}
+
 void sha256(const void *data, size_t len, uint8_t out[SHA256_LEN])
 {
 	unsigned int n = SHA256_LEN;
 
 	/* EVP_Digest cannot fail for SHA-256 short of memory exhaustion; abort then. */
-	if (!EVP_Digest(data, len, out, &n, EVP_sha256(), NULL))
+	if (!EVP_Digest(data, len, out, &n, sha256_evp(), NULL))
 		abort();
 }
 
@@ -26,7 +45,7 @@ int sha256_new(struct sha256_ctx **ret_ctx)
 	if (!ctx)
 		return -ENOMEM;
 	ctx->md = EVP_MD_CTX_new();
-	if (!ctx->md || !EVP_DigestInit_ex(ctx->md, EVP_sha256(), NULL)) {
+	if (!ctx->md || !EVP_DigestInit_ex(ctx->md, sha256_evp(), NULL)) {
 		sha256_free(ctx);
 		return -ENOMEM;
 	}
@@ -47,7 +66,7 @@ void sha256_final(struct sha256_ctx *ctx, uint8_t out[SHA256_LEN])
 	if (!EVP_DigestFinal_ex(ctx->md, out, &n))
 		abort();
 	/* leave the context reusable */
-	EVP_DigestInit_ex(ctx->md, EVP_sha256(), NULL);
+	EVP_DigestInit_ex(ctx->md, sha256_evp(), NULL);
 }
 
 struct sha256_ctx *sha256_free(struct sha256_ctx *ctx)
