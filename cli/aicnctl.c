@@ -11,9 +11,11 @@
 #endif
 
 /* Families register here, one line each (declared next to the table). */
+int cmd_audit(int argc, char **argv);
 int cmd_ca(int argc, char **argv);
 int cmd_ledger(int argc, char **argv);
 static const struct cli_cmd commands[] = {
+	{"audit", "verify a node's meter log offline; proofs; CPU-hour summaries", cmd_audit},
 	{"ca", "network certificate authority: init, issue, revoke, crl, list", cmd_ca},
 	{"ledger", "verify the AICN ledger offline, show entries and balances", cmd_ledger},
 	{NULL, NULL, NULL},
