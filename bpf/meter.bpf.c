@@ -57,6 +57,14 @@ struct {
 	__type(value, struct meter_globals);
 } globals SEC(".maps");
 
+/* The tracked-or-not thread that last switched in on each CPU (see meter_live). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct meter_oncpu);
+} oncpu SEC(".maps");
+
 static __always_inline struct meter_globals *get_globals(void)
 {
 	__u32 k = 0;
@@ -131,8 +139,6 @@ static __always_inline void adopt(struct task_struct *p, struct meter_task *t, _
 	t->wait0 = p->sched_info.run_delay;
 	t->nvcsw0 = p->nvcsw;
 	t->nivcsw0 = p->nivcsw;
-	t->in_ns = 0;
-	t->cpu_in = 0;
 	t->css = (__u64)p->cgroups;
 	t->gen = g->gen;
 	t->cg = cg;
@@ -215,17 +221,24 @@ int BPF_PROG(meter_switch, bool preempt, struct task_struct *prev, struct task_s
 		/* moved (new css_set) or the tracked set changed: follow it */
 		if (t->css != (__u64)prev->cgroups || t->gen != g->gen)
 			reconcile(prev, t, g);
-		t->in_ns = 0;
 	} else if (g->pending_adopt) {
 		/* threads moved in along with their leader start at their first switch-out */
 		t = reconcile(prev, 0, g);
 		if (t && t->cg)
 			__sync_fetch_and_add(&g->pending_adopt, -1);
 	}
-	t = next->bpf_storage ? bpf_task_storage_get(&tasks, next, 0, 0) : 0;
-	if (t && t->cg) {
-		t->cpu_in = next->se.sum_exec_runtime;
-		t->in_ns = bpf_ktime_get_ns();
+	if (next->bpf_storage) {
+		/* possibly metered: note when its slice began, without a storage lookup */
+		__u32 k = 0;
+		struct meter_oncpu *o = bpf_map_lookup_elem(&oncpu, &k);
+
+		if (o) {
+			/* task is 0 while the entry is inconsistent; readers check it twice */
+			*(volatile __u64 *)&o->task = 0;
+			*(volatile __u64 *)&o->cpu_in = next->se.sum_exec_runtime;
+			*(volatile __u64 *)&o->in_ns = bpf_ktime_get_ns();
+			*(volatile __u64 *)&o->task = (__u64)next;
+		}
 	}
 	return 0;
 }
@@ -333,7 +346,7 @@ int meter_live(struct bpf_iter__task *ctx)
 	struct task_struct *p = ctx->task;
 	struct meter_live_rec r;
 	struct meter_task *t;
-	__u64 sum, in_ns;
+	__u64 sum;
 
 	if (!p)
 		return 0;
@@ -343,13 +356,24 @@ int meter_live(struct bpf_iter__task *ctx)
 	sum = p->se.sum_exec_runtime;
 	r.cg = t->cg;
 	r.cpu_ns = sum - t->cpu0;
-	in_ns = t->in_ns;
-	if (in_ns) {
-		/* on a CPU now: add the part of this slice update_curr() has not folded in yet */
-		__u64 ran = bpf_ktime_get_ns() - in_ns, acc = sum - t->cpu_in;
+	if (p->on_cpu) {
+		/* running now: add the part of this slice update_curr() has not folded in yet */
+		__u32 k = 0;
+		struct meter_oncpu *o = bpf_map_lookup_percpu_elem(&oncpu, &k, p->thread_info.cpu);
 
-		if ((__s64)ran > 0 && ran > acc)
-			r.cpu_ns += ran - acc;
+		if (o) {
+			__u64 t1 = *(volatile __u64 *)&o->task;
+			__u64 in_ns = *(volatile __u64 *)&o->in_ns;
+			__u64 cpu_in = *(volatile __u64 *)&o->cpu_in;
+			__u64 t2 = *(volatile __u64 *)&o->task;
+
+			if (t1 == (__u64)p && t2 == t1 && in_ns) {
+				__u64 ran = bpf_ktime_get_ns() - in_ns, acc = sum - cpu_in;
+
+				if ((__s64)ran > 0 && ran > acc)
+					r.cpu_ns += ran - acc;
+			}
+		}
 	}
 	r.rq_wait_ns = p->sched_info.run_delay - t->wait0;
 	r.vol_switches = p->nvcsw - t->nvcsw0;

@@ -91,7 +91,12 @@ struct signal_struct {
 
 struct bpf_local_storage;
 
+struct thread_info {
+	u32 cpu;
+};
+
 struct task_struct {
+	struct thread_info thread_info;
 	unsigned int __state;
 	unsigned int flags;
 	int on_cpu;

@@ -7,7 +7,7 @@
 #endif
 
 /* Bumped whenever a struct below or the set of pinned objects changes. */
-#define METER_ABI_VERSION 1
+#define METER_ABI_VERSION 2
 #define METER_MAGIC 0x6d65746572616963ULL /* "meteraic" */
 
 /* At most this many cgroups are tracked at once (fixed-size map, never evicted). */
@@ -48,10 +48,15 @@ struct meter_task {
 	__u64 wait0;   /* sched_info.run_delay when accounting began */
 	__u64 nvcsw0;  /* nvcsw when accounting began */
 	__u64 nivcsw0; /* nivcsw when accounting began */
-	__u64 in_ns;   /* bpf_ktime_get_ns() at switch-in while on a CPU, 0 when off */
-	__u64 cpu_in;  /* se.sum_exec_runtime at that switch-in */
 	__u64 css;     /* task->cgroups (a css_set address) when cg was resolved */
 	__u64 gen;     /* meter_globals.gen when cg was resolved */
+};
+
+/* Per-CPU "oncpu" array: the thread that last switched in here, for live readings of running slices. */
+struct meter_oncpu {
+	__u64 task;   /* task_struct address; 0 while being written */
+	__u64 in_ns;  /* bpf_ktime_get_ns() at its switch-in */
+	__u64 cpu_in; /* its se.sum_exec_runtime at that switch-in */
 };
 
 /* Per-cgroup cache (cgroup local storage): the cgroup's tracked ancestor, valid for one generation. */
@@ -76,7 +81,7 @@ struct meter_globals {
 	__u64 drop_depth;	  /* a cgroup deeper than METER_MAX_DEPTH levels */
 	__u64 drop_stats_missing; /* a tracked id resolved but its stats were gone */
 	__u64 pending_adopt;	  /* threads moved in with their leader, not yet adopted */
-	__u64 pad[7];		  /* room for more counters within ABI 1 */
+	__u64 pad[7];		  /* room for more counters within one ABI */
 };
 
 /* One record of the "live" task iterator: a thread's figures so far. */
@@ -90,8 +95,9 @@ struct meter_live_rec {
 };
 
 #ifndef __bpf__
+_Static_assert(sizeof(struct meter_oncpu) == 3 * 8, "meter_oncpu layout");
 _Static_assert(sizeof(struct meter_cg_stats) == 18 * 8, "meter_cg_stats layout");
-_Static_assert(sizeof(struct meter_task) == 9 * 8, "meter_task layout");
+_Static_assert(sizeof(struct meter_task) == 7 * 8, "meter_task layout");
 _Static_assert(sizeof(struct meter_cg_cache) == 2 * 8, "meter_cg_cache layout");
 _Static_assert(sizeof(struct meter_globals) == 16 * 8, "meter_globals layout");
 _Static_assert(sizeof(struct meter_live_rec) == 6 * 8, "meter_live_rec layout");
