@@ -434,6 +434,12 @@ int tls_ctx_new(const struct tls_config *cfg, struct tls_ctx **ret, char *err)
 		return -EINVAL;
 	}
 	SSL_CTX_set_cert_store(ctx->ssl, st);
+	if (cfg->server) { /* name the network CA in the CertificateRequest */
+		STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(ctx->ca_file);
+
+		if (names)
+			SSL_CTX_set_client_CA_list(ctx->ssl, names);
+	}
 	SSL_CTX_set_verify(ctx->ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_cb);
 	SSL_CTX_set_verify_depth(ctx->ssl, 2);
 	*ret = ctx;

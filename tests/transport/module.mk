@@ -12,3 +12,7 @@ $(eval $(call aicn_test,test_outbox,tests/transport/test_outbox.c,aicn-agent aic
 TEST_SCRIPTS += tests/transport/outbox_kill9.sh
 TEST_SCRIPTS += tests/transport/hostile_frames.sh
 TEST_SCRIPTS += tests/transport/conns_2000.sh
+TEST_SCRIPTS += tests/transport/testssl.sh
+TRANSPORT_FUZZ_SRCS := lib/frame.c lib/proto.c lib/canon.c lib/hash.c
+$(eval $(call aicn_fuzz,fuzz_frame,tests/transport/fuzz_frame.c $(TRANSPORT_FUZZ_SRCS)))
+$(eval $(call aicn_fuzz,fuzz_proto,tests/transport/fuzz_proto.c $(TRANSPORT_FUZZ_SRCS)))
