@@ -374,6 +374,16 @@ static int handle_key(struct cfg_parse *p, enum cfg_key k, const char *v)
 				 CFG_WINDOWS_MAX);
 			return -EINVAL;
 		}
+		if (!*v) {
+			window_always(&c->window);
+		} else {
+			char werr[160];
+
+			if (window_parse(v, &c->window, werr, sizeof(werr)) < 0) {
+				cfg_fail(p, -EINVAL, "key '%s': '%s': %s", key, v, werr);
+				return -EINVAL;
+			}
+		}
 		return set_string(p, &c->windows, v);
 	case K_ON_WINDOW_CLOSE:
 		if (strcmp(v, "finish") == 0) {
@@ -536,6 +546,7 @@ static int cfg_defaults(struct agent_config *c, const struct agent_host_facts *h
 	if (!c->cert || !c->key || !c->ca || !c->state_dir || !c->windows || !c->location ||
 	    !c->metrics_listen)
 		return -ENOMEM;
+	window_always(&c->window);
 	c->max_millicores = host->ncpus * 1000;
 	c->max_memory = MAX(host->mem_bytes / 2, CFG_MIN_MEMORY);
 	c->on_window_close = AGENT_WINDOW_FINISH;

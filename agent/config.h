@@ -2,6 +2,8 @@
 #ifndef AICN_AGENT_CONFIG_H
 #define AICN_AGENT_CONFIG_H
 
+#include <aicn/window.h>
+
 #include <stdint.h>
 #include <stdio.h>
 
@@ -24,6 +26,7 @@ struct agent_config {
 	uint32_t max_millicores; /* CPU offered to all tasks together; 1000 = one core */
 	uint64_t max_memory;	 /* bytes offered to all tasks together */
 	char *windows;		 /* availability windows as written; "" = always available */
+	struct window window;	 /* the same, parsed: the minutes of the week inside */
 	enum agent_window_close on_window_close;
 	uint64_t ask_price;	   /* base units per CPU-hour (required) */
 	char *location;		   /* free-form region tag, "" = not stated */

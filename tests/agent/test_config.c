@@ -33,6 +33,7 @@ static void test_minimal_defaults(void)
 	CHECK_EQ(c->max_millicores, 4000);
 	CHECK_EQ(c->max_memory, 4ULL << 30);
 	CHECK_STREQ(c->windows, "");
+	CHECK_EQ(c->window.inside_minutes, WINDOW_MINUTES); /* always available */
 	CHECK_EQ(c->on_window_close, AGENT_WINDOW_FINISH);
 	CHECK_STREQ(c->location, "");
 	CHECK_EQ(c->renewable_ppm, 0);
@@ -73,6 +74,10 @@ static void test_full(void)
 	CHECK_EQ(c->max_millicores, 2500);
 	CHECK_EQ(c->max_memory, 3ULL << 30);
 	CHECK_STREQ(c->windows, "Mon-Fri 22:00-07:00");
+	/* parsed by the shared window parser: Friday 23:00 inside, Saturday 12:00 and Monday 03:00 not */
+	CHECK(window_inside_minute(&c->window, 4 * 1440 + 23 * 60));
+	CHECK(!window_inside_minute(&c->window, 5 * 1440 + 12 * 60));
+	CHECK(!window_inside_minute(&c->window, 0 * 1440 + 3 * 60));
 	CHECK_EQ(c->on_window_close, AGENT_WINDOW_CANCEL);
 	CHECK_EQ(c->ask_price, 0);
 	CHECK_STREQ(c->location, "eu-west/de-fra");
@@ -147,6 +152,9 @@ static void test_bad_values(void)
 		{"metrics_listen = localhost:9464", "must be an IP address"},
 		{"metrics_listen = 127.0.0.1:70000", "key 'metrics_listen'"},
 		{"windows = \x01", "key 'windows'"},
+		{"windows = Mon-Fri 22:00", "key 'windows': 'Mon-Fri 22:00': column"},
+		{"windows = Mon-Fry 22:00-07:00", "key 'windows'"},
+		{"windows = 25:00-26:00", "key 'windows'"},
 		{"bogus = 1", "unknown key 'bogus'"},
 		{"coordinator = a:1", "key 'coordinator': set twice (first on line 2)"},
 	};
