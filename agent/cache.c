@@ -75,34 +75,14 @@ static int save(struct cache *c)
 	return fsync(c->dirfd) < 0 ? -errno : 0;
 }
 
-static int load(struct cache *c)
+/* Parse an index (LEN bytes in BUF, which must have room for a NUL at BUF[LEN]) into C. */
+static int parse_index(struct cache *c, char *buf, size_t len)
 {
-	_cleanup_free_ char *buf = malloc(CACHE_INDEX_MAX + 1);
-	_cleanup_close_ int fd = -1;
-	size_t len = 0;
 	char *line, *save_ptr = NULL;
 
-	if (!buf)
-		return -ENOMEM;
-	fd = openat(c->dirfd, CACHE_INDEX_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
-	for (;;) {
-		ssize_t n = read(fd, buf + len, CACHE_INDEX_MAX + 1 - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len > CACHE_INDEX_MAX)
-			return -EBADMSG;
-	}
 	buf[len] = '\0';
-	if (strlen(buf) != len || strncmp(buf, CACHE_HEADER, strlen(CACHE_HEADER)) != 0 ||
-	    buf[len - 1] != '\n')
+	if (len > CACHE_INDEX_MAX || strlen(buf) != len ||
+	    strncmp(buf, CACHE_HEADER, strlen(CACHE_HEADER)) != 0 || buf[len - 1] != '\n')
 		return -EBADMSG;
 	for (line = strtok_r(buf + strlen(CACHE_HEADER), "\n", &save_ptr); line;
 	     line = strtok_r(NULL, "\n", &save_ptr)) {
@@ -125,6 +105,63 @@ static int load(struct cache *c)
 		c->used += size;
 	}
 	return 0;
+}
+
+static int load(struct cache *c)
+{
+	_cleanup_free_ char *buf = malloc(CACHE_INDEX_MAX + 1);
+	_cleanup_close_ int fd = -1;
+	size_t len = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	fd = openat(c->dirfd, CACHE_INDEX_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	for (;;) {
+		ssize_t n = read(fd, buf + len, CACHE_INDEX_MAX + 1 - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len > CACHE_INDEX_MAX)
+			return -EBADMSG;
+	}
+	return parse_index(c, buf, len);
+}
+
+int cache_index_check(const char *text, size_t len, size_t *ret_count, uint64_t *ret_used)
+{
+	struct cache c = {.dirfd = -1};
+	char *buf;
+	int r;
+
+	if (len > CACHE_INDEX_MAX)
+		return -EBADMSG;
+	buf = malloc(len + 1);
+	c.e = calloc(CACHE_MAX_ENTRIES, sizeof(*c.e));
+	if (!buf || !c.e) {
+		free(buf);
+		free(c.e);
+		return -ENOMEM;
+	}
+	memcpy(buf, text, len);
+	r = parse_index(&c, buf, len);
+	/* what was accepted is consistent: unique valid digests whose sizes add up */
+	for (size_t i = 0; r == 0 && i < c.n; i++)
+		if (!digest_ok(c.e[i].digest) || find(&c, c.e[i].digest) != (ssize_t)i)
+			r = -EBADMSG;
+	if (r == 0) {
+		*ret_count = c.n;
+		*ret_used = c.used;
+	}
+	free(buf);
+	free(c.e);
+	return r;
 }
 
 struct cache *cache_free(struct cache *c)

@@ -20,6 +20,8 @@ typedef int (*cache_evict_fn)(const char *digest, void *userdata);
 /* Open (or start) the index in directory DIR with CAPACITY bytes; a damaged index is -EBADMSG. */
 int cache_open(const char *dir, uint64_t capacity, struct cache **ret_cache);
 struct cache *cache_free(struct cache *cache);
+/* Check an index's text without opening a cache: how many images, how many bytes. */
+int cache_index_check(const char *text, size_t len, size_t *ret_count, uint64_t *ret_used);
 
 /* A hit: returns 0, the size, and marks the image most recently used; -ENOENT otherwise. */
 int cache_lookup(struct cache *cache, const char *digest, uint64_t *ret_size);

@@ -4,6 +4,7 @@
 #include <aicn/compiler.h>
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -176,17 +177,14 @@ static int parse_num(const char *v, uint64_t max, uint64_t *ret)
 int sup_state_read(int dirfd, struct sup_status *ret_status)
 {
 	char buf[SUP_STATE_MAX + 1];
-	struct sup_status st = {0};
 	_cleanup_close_ int fd = -1;
-	bool have_kind = false, have_id = false, have_version = false;
 	size_t len = 0;
-	char *line, *save = NULL;
 
 	fd = openat(dirfd, SUP_STATE_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return -errno;
 	for (;;) {
-		ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
+		ssize_t n = read(fd, buf + len, sizeof(buf) - len);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -196,9 +194,22 @@ int sup_state_read(int dirfd, struct sup_status *ret_status)
 		if (n == 0)
 			break;
 		len += (size_t)n;
-		if (len >= sizeof(buf) - 1)
+		if (len > SUP_STATE_MAX)
 			return -EFBIG;
 	}
+	return sup_state_parse(buf, len, ret_status);
+}
+
+int sup_state_parse(const char *text, size_t len, struct sup_status *ret_status)
+{
+	char buf[SUP_STATE_MAX + 1];
+	struct sup_status st = {0};
+	bool have_kind = false, have_id = false, have_version = false;
+	char *line, *save = NULL;
+
+	if (len > SUP_STATE_MAX)
+		return -EFBIG;
+	memcpy(buf, text, len);
 	buf[len] = '\0';
 	if (memchr(buf, '\0', len))
 		return -EBADMSG;
@@ -638,5 +649,66 @@ int sup_cap_create(const struct cg_host *host, const char *name, uint32_t millic
 		return r;
 	}
 	*ret_cg = cg;
+	return 0;
+}
+
+void sup_names_free(char **names, size_t n)
+{
+	for (size_t i = 0; names && i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int sup_list_tasks(const char *tasks_dir, char ***ret_names, size_t *ret_n)
+{
+	DIR *d = opendir(tasks_dir);
+	struct dirent *de;
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	int r = 0;
+
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		struct stat st;
+		char path[SUP_TASK_ID_MAX + sizeof(SUP_STATE_FILE) + 2];
+
+		if (!valid_task_id(de->d_name))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", de->d_name, SUP_STATE_FILE);
+		if (fstatat(dirfd(d), path, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		if (n == cap) {
+			char **nn;
+
+			cap = cap ? cap * 2 : 16;
+			nn = realloc(names, cap * sizeof(*names));
+			if (!nn) {
+				r = -ENOMEM;
+				break;
+			}
+			names = nn;
+		}
+		names[n] = strdup(de->d_name);
+		if (!names[n]) {
+			r = -ENOMEM;
+			break;
+		}
+		n++;
+	}
+	closedir(d);
+	if (r < 0) {
+		sup_names_free(names, n);
+		return r;
+	}
+	if (n)
+		qsort(names, n, sizeof(*names), name_cmp);
+	*ret_names = names;
+	*ret_n = n;
 	return 0;
 }

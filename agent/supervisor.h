@@ -95,8 +95,16 @@ int sup_wait(struct sup *sup, int timeout_ms);
 
 /* Read a task directory's state file (dirfd of the task directory). */
 int sup_state_read(int dirfd, struct sup_status *ret_status);
+/* Parse the text of a state file (bounded, strict numbers; unknown keys ignored). */
+int sup_state_parse(const char *text, size_t len, struct sup_status *ret_status);
 /* Write it atomically (temporary file, fsync, rename, fsync of the directory). */
 int sup_state_write(int dirfd, const struct sup_status *st);
+/*
+ * Names of the task directories below TASKS_DIR that hold a state file, for
+ * reconciling after a restart (sup_adopt each).  Free with sup_names_free.
+ */
+int sup_list_tasks(const char *tasks_dir, char ***ret_names, size_t *ret_n);
+void sup_names_free(char **names, size_t n);
 /* /proc/PID/stat start time in clock ticks since boot. */
 int sup_proc_start_time(pid_t pid, uint64_t *ret_ticks);
 

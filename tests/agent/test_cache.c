@@ -197,6 +197,19 @@ static void test_damaged_index(void)
 	CHECK_EQ(cache_count(c), 0);
 	cache_free(c);
 	CHECK_EQ(cache_open("/nonexistent/aicn", 100, &c), -ENOENT);
+	{
+		static const char good[] =
+			"aicn-image-cache 1\n100 "
+			"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n200 "
+			"sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\n";
+		size_t n = 0;
+		uint64_t used = 0;
+
+		CHECK_EQ(cache_index_check(good, strlen(good), &n, &used), 0);
+		CHECK_EQ(n, 2);
+		CHECK_EQ(used, 300);
+		CHECK_EQ(cache_index_check(bad[5], strlen(bad[5]), &n, &used), -EBADMSG);
+	}
 }
 
 int main(void)

@@ -413,6 +413,29 @@ static void test_cap(void)
 	CHECK(cpu <= wall_ns / 2 + wall_ns / 10 + 20000000ULL);
 }
 
+/* What an agent finds at start: every task directory with a state file, sorted. */
+static void test_list_tasks(void)
+{
+	char **names = NULL;
+	size_t n = 0;
+	int exit3 = 0, survive = 0, nobin = 0;
+
+	CHECK_EQ(sup_list_tasks(base, &names, &n), 0);
+	for (size_t i = 0; i < n; i++) {
+		exit3 += strcmp(names[i], "exit3") == 0;
+		survive += strcmp(names[i], "survive") == 0;
+		nobin += strcmp(names[i], "nobin") == 0; /* supervisor never ran: no state */
+		if (i && strcmp(names[i - 1], names[i]) >= 0)
+			exit3 = -100;
+	}
+	sup_names_free(names, n);
+	CHECK_EQ(exit3, 1);
+	CHECK_EQ(survive, 1);
+	CHECK_EQ(nobin, 0);
+	CHECK(n >= 8);
+	CHECK_EQ(sup_list_tasks("/nonexistent/aicn", &names, &n), -ENOENT);
+}
+
 static void test_default_binary(void)
 {
 	char b[512];
@@ -438,6 +461,7 @@ int main(void)
 		TEST(test_cgroup_task),
 		TEST(test_oom),
 		TEST(test_cap),
+		TEST(test_list_tasks),
 		TEST(test_default_binary),
 		{NULL, NULL},
 	};
