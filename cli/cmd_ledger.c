@@ -2,14 +2,18 @@
 #include "../coordinator/ledger.h"
 #include "../coordinator/settle.h"
 
+#include <aicn/checkpoint.h>
 #include <aicn/compiler.h>
 #include <aicn/hash.h>
+#include <aicn/key.h>
 #include <aicn/merkle.h>
 
 #include "cmd.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <openssl/evp.h>
 #include <inttypes.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -20,7 +24,9 @@ int cmd_ledger(int argc, char **argv);
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: aicnctl ledger verify [--json] [--no-audit] DB\n"
+		"Usage: aicnctl ledger verify [--json] [--no-audit] [--checkpoint NOTE --key PUB\n"
+		"                             [--origin ORIGIN]] DB\n"
+		"       aicnctl ledger sign --key KEY --origin ORIGIN DB\n"
 		"       aicnctl ledger show [--from SEQ] [--count N] DB\n"
 		"       aicnctl ledger balance DB ACCOUNT...\n"
 		"       aicnctl ledger task DB TASK\n"
@@ -37,6 +43,13 @@ static void usage(FILE *f)
 		"         fee split, epoch reward (T x P m / sum P m) and staking payout under the\n"
 		"         parameters in force at that entry.  Prints the entry count, the head\n"
 		"         hash and the RFC 6962 Merkle root over the entry bodies.\n"
+		"         With --checkpoint, also check the coordinator's signed checkpoint NOTE\n"
+		"         (a C2SP signed note, as the meter log's) with the public key PUB, and\n"
+		"         that the ledger's first SIZE entries have exactly its root: the copy\n"
+		"         is the ledger the coordinator committed to.\n"
+		"sign     Print a signed checkpoint of DB's ledger (size and RFC 6962 root),\n"
+		"         signed with the coordinator's private KEY under ORIGIN (which starts\n"
+		"         with aicn/ledger/).\n"
 		"show     Print entries as canonical JSON lines (the hashed bytes).\n"
 		"balance  Print the balance of each ACCOUNT in base units (1 AICN = 10^9).\n"
 		"task     A renter's trail for TASK: the escrow, every settled usage record\n"
@@ -47,6 +60,9 @@ static void usage(FILE *f)
 		"Options:\n"
 		"  --json         verify: one JSON object instead of text\n"
 		"  --no-audit     verify: bookkeeping checks only\n"
+		"  --checkpoint NOTE  verify: a signed checkpoint file to check the ledger against\n"
+		"  --key FILE     verify: the coordinator's public key (PEM); sign: its private key\n"
+		"  --origin NAME  the checkpoint's origin (verify: required match if given)\n"
 		"  --from SEQ     show: first entry (default 1)\n"
 		"  --count N      show: at most N entries (default all)\n"
 		"  -h, --help     this text\n"
@@ -75,15 +91,24 @@ static int open_ro(const char *path, sqlite3 **ret)
 	return 0;
 }
 
+static int load_checkpoint(const char *note_path, const char *key_path, const char *origin,
+			   struct checkpoint *ret);
+
 static int do_verify(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"json", no_argument, NULL, 'j'},
 		{"no-audit", no_argument, NULL, 'n'},
+		{"checkpoint", required_argument, NULL, 'c'},
+		{"key", required_argument, NULL, 'k'},
+		{"origin", required_argument, NULL, 'o'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	_cleanup_(sqlite_closep) sqlite3 *db = NULL;
+	const char *note_path = NULL, *key_path = NULL, *origin = NULL;
+	struct checkpoint cp = {0};
+	bool cp_ok = false;
 	struct settle_audit *audit = NULL;
 	struct merkle_tree *tree = NULL;
 	struct ledger_report rep;
@@ -100,6 +125,15 @@ static int do_verify(int argc, char **argv)
 		case 'n':
 			do_audit = false;
 			break;
+		case 'c':
+			note_path = optarg;
+			break;
+		case 'k':
+			key_path = optarg;
+			break;
+		case 'o':
+			origin = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -108,9 +142,14 @@ static int do_verify(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind + 1 != argc) {
+	if (optind + 1 != argc || !note_path != !key_path) {
 		usage(stderr);
 		return 2;
+	}
+	if (note_path) {
+		r = load_checkpoint(note_path, key_path, origin, &cp);
+		if (r < 0)
+			return r == -EINVAL ? 2 : 1;
 	}
 	if (open_ro(argv[optind], &db) < 0)
 		return 1;
@@ -123,6 +162,24 @@ static int do_verify(int argc, char **argv)
 	if (audit)
 		checked = settle_audit_checked(audit);
 	settle_audit_free(audit);
+	if (r == 0 && note_path) {
+		uint8_t at[MERKLE_HASH_LEN];
+
+		if (cp.size > rep.entries) {
+			r = -EBADMSG;
+			snprintf(rep.reason, sizeof(rep.reason),
+				 "checkpoint covers %" PRIu64 " entries, the copy has %" PRIu64,
+				 cp.size, rep.entries);
+		} else if (merkle_root(tree, cp.size, at) < 0 || memcmp(at, cp.root, sizeof(at))) {
+			r = -EBADMSG;
+			snprintf(rep.reason, sizeof(rep.reason),
+				 "the first %" PRIu64 " entries do not have the checkpoint's root",
+				 cp.size);
+		} else {
+			cp_ok = true;
+		}
+		rep.bad_seq = 0;
+	}
 	merkle_free(tree);
 	hex_encode(rep.head, SHA256_LEN, head);
 	hex_encode(rep.root, SHA256_LEN, root);
@@ -136,6 +193,9 @@ static int do_verify(int argc, char **argv)
 		       ",\"audited\":%" PRIu64 ",\"head\":\"%s\",\"root\":\"%s\"",
 		       r == 0 ? "true" : "false", rep.entries, rep.accounts, rep.usage_records,
 		       rep.minted, rep.total, checked, head, root);
+		if (cp_ok)
+			printf(",\"checkpoint\":{\"origin\":\"%s\",\"size\":%" PRIu64 "}",
+			       cp.origin, cp.size);
 		if (r < 0) {
 			printf(",\"bad_seq\":%" PRIu64 ",\"reason\":\"", rep.bad_seq);
 			for (const char *p = rep.reason; *p; p++)
@@ -164,6 +224,114 @@ static int do_verify(int argc, char **argv)
 		printf("recomputed %" PRIu64 " charges, rewards, payouts and parameter changes\n",
 		       checked);
 	printf("head %s\nroot %s (RFC 6962, %" PRIu64 " leaves)\n", head, root, rep.entries);
+	if (cp_ok)
+		printf("checkpoint of %s signed by the key, size %" PRIu64 ": root matches\n",
+		       cp.origin, cp.size);
+	return 0;
+}
+
+/* Read and check a signed checkpoint file; prints why on failure. */
+static int load_checkpoint(const char *note_path, const char *key_path, const char *origin,
+			   struct checkpoint *ret)
+{
+	char buf[NOTE_MAX + 1];
+	const char *err = NULL;
+	EVP_PKEY *pub = NULL;
+	FILE *f;
+	size_t n;
+	int r;
+
+	f = fopen(note_path, "re");
+	if (!f) {
+		fprintf(stderr, "aicnctl ledger: cannot open %s: %s\n", note_path, strerror(errno));
+		return -EIO;
+	}
+	n = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	if (n > NOTE_MAX) {
+		fprintf(stderr, "aicnctl ledger: %s: larger than a checkpoint can be\n", note_path);
+		return -EIO;
+	}
+	r = key_load_public(key_path, &pub);
+	if (r < 0) {
+		fprintf(stderr, "aicnctl ledger: cannot load public key %s: %s\n", key_path,
+			strerror(-r));
+		return -EIO;
+	}
+	r = checkpoint_verify(buf, n, pub, origin, ret, &err);
+	EVP_PKEY_free(pub);
+	if (r < 0) {
+		printf("UNSOUND: checkpoint %s: %s\n", note_path, err ? err : strerror(-r));
+		return -EBADMSG;
+	}
+	if (strncmp(ret->origin, LEDGER_ORIGIN_PREFIX, strlen(LEDGER_ORIGIN_PREFIX)) != 0) {
+		printf("UNSOUND: checkpoint %s is for %s, not a ledger\n", note_path, ret->origin);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+static int do_sign(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"key", required_argument, NULL, 'k'},
+		{"origin", required_argument, NULL, 'o'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	_cleanup_(sqlite_closep) sqlite3 *db = NULL;
+	const char *key_path = NULL, *origin = NULL;
+	struct ledger *l = NULL;
+	EVP_PKEY *key = NULL;
+	char *note = NULL;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'k':
+			key_path = optarg;
+			break;
+		case 'o':
+			origin = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind + 1 != argc || !key_path || !origin) {
+		usage(stderr);
+		return 2;
+	}
+	if (strncmp(origin, LEDGER_ORIGIN_PREFIX, strlen(LEDGER_ORIGIN_PREFIX)) != 0) {
+		fprintf(stderr, "aicnctl ledger: the origin must start with %s\n",
+			LEDGER_ORIGIN_PREFIX);
+		return 2;
+	}
+	r = key_load_private(key_path, &key);
+	if (r < 0) {
+		fprintf(stderr, "aicnctl ledger: cannot load private key %s: %s\n", key_path,
+			strerror(-r));
+		return 1;
+	}
+	if (open_ro(argv[optind], &db) < 0) {
+		EVP_PKEY_free(key);
+		return 1;
+	}
+	r = ledger_new(db, &l);
+	if (r >= 0)
+		r = ledger_checkpoint(l, key, origin, &note);
+	ledger_free(l);
+	EVP_PKEY_free(key);
+	if (r < 0) {
+		fprintf(stderr, "aicnctl ledger: cannot sign %s: %s\n", argv[optind], strerror(-r));
+		return 1;
+	}
+	fputs(note, stdout);
+	free(note);
 	return 0;
 }
 
@@ -383,6 +551,8 @@ int cmd_ledger(int argc, char **argv)
 		return do_balance(argc - 1, argv + 1);
 	if (strcmp(argv[1], "task") == 0)
 		return do_task(argc - 1, argv + 1);
+	if (strcmp(argv[1], "sign") == 0)
+		return do_sign(argc - 1, argv + 1);
 	fprintf(stderr, "aicnctl ledger: unknown subcommand '%s' (see 'aicnctl ledger --help')\n",
 		argv[1]);
 	return 2;

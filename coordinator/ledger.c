@@ -2,6 +2,7 @@
 #include "ledger.h"
 
 #include <aicn/canon.h>
+#include <aicn/checkpoint.h>
 #include <aicn/compiler.h>
 #include <aicn/hash.h>
 #include <aicn/merkle.h>
@@ -766,6 +767,24 @@ int ledger_tree_head(struct ledger *l, uint64_t *ret_size, uint8_t ret_root[32])
 		return -EBADMSG;
 	*ret_size = l->size;
 	return merkle_root(l->tree, l->size, ret_root);
+}
+
+int ledger_checkpoint(struct ledger *l, EVP_PKEY *key, const char *origin, char **ret_note)
+{
+	struct checkpoint c = {0};
+	int r;
+
+	if (!key || !origin ||
+	    strncmp(origin, LEDGER_ORIGIN_PREFIX, strlen(LEDGER_ORIGIN_PREFIX)) ||
+	    strlen(origin) > CHECKPOINT_ORIGIN_MAX)
+		return -EINVAL;
+	if (l->batch)
+		return -EBUSY;
+	r = ledger_tree_head(l, &c.size, c.root);
+	if (r < 0)
+		return r;
+	snprintf(c.origin, sizeof(c.origin), "%s", origin);
+	return checkpoint_sign(&c, key, ret_note);
 }
 
 /* ---- verification ---- */

@@ -3,6 +3,7 @@
 #define AICN_COORD_LEDGER_H
 
 #include <cjson/cJSON.h>
+#include <openssl/types.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -158,5 +159,14 @@ int ledger_verify_tree(sqlite3 *db, ledger_visit_fn visit, void *ctx, struct mer
  * so signing a checkpoint after each batch is cheap.
  */
 int ledger_tree_head(struct ledger *l, uint64_t *ret_size, uint8_t ret_root[32]);
+
+/*
+ * A C2SP signed checkpoint (same format as the meter log's, see checkpoint.h) of the
+ * committed ledger, signed with the coordinator's Ed25519 key under origin (which
+ * must start with LEDGER_ORIGIN_PREFIX).  Refused inside a batch (-EBUSY): a
+ * checkpoint only ever covers committed entries.  free() *ret_note.
+ */
+#define LEDGER_ORIGIN_PREFIX "aicn/ledger/"
+int ledger_checkpoint(struct ledger *l, EVP_PKEY *key, const char *origin, char **ret_note);
 
 #endif /* AICN_COORD_LEDGER_H */

@@ -3,6 +3,9 @@
 
 #include "harness.h"
 
+#include <aicn/key.h>
+#include <openssl/evp.h>
+
 #include <errno.h>
 #include <sys/wait.h>
 
@@ -119,10 +122,99 @@ static void test_cli(void)
 	CHECK(strstr(out, "owner1") != NULL);
 }
 
+/* A signed checkpoint binds the copy: later appends keep it valid, a fork does not. */
+static void test_checkpoint(void)
+{
+	char out[8192], args[2048], key[512], pub[512], other_pub[512], note[512], fork_path[512];
+	EVP_PKEY *k = NULL, *k2 = NULL;
+	struct ledger *l = NULL;
+	struct econ_params p;
+	FILE *f;
+	sqlite3 *db;
+
+	econ_params_default(&p);
+	snprintf(key, sizeof(key), "%s/coord.key", tu_tmpdir());
+	snprintf(pub, sizeof(pub), "%s/coord.pub", tu_tmpdir());
+	snprintf(other_pub, sizeof(other_pub), "%s/other.pub", tu_tmpdir());
+	snprintf(note, sizeof(note), "%s/ledger.checkpoint", tu_tmpdir());
+	CHECK_EQ(key_generate(&k), 0);
+	CHECK_EQ(key_save_private(k, key), 0);
+	CHECK_EQ(key_write_public_pem(k, pub), 0);
+	CHECK_EQ(key_generate(&k2), 0);
+	CHECK_EQ(key_write_public_pem(k2, other_pub), 0);
+	EVP_PKEY_free(k2);
+
+	db = tu_open("cp.db");
+	CHECK_EQ(ledger_new(db, &l), 0);
+	CHECK_EQ(settle_mint(l, "alice", 100, "f1", 1, 0), 0);
+	CHECK_EQ(settle_transfer(l, "alice", "bob", 40, "t1", 2, 0), 0);
+	/* the coordinator signs in process (the same as aicnctl ledger sign) */
+	{
+		char *n = NULL;
+
+		CHECK_EQ(ledger_begin(l), 0);
+		CHECK_EQ(ledger_checkpoint(l, k, "aicn/ledger/test", &n), -EBUSY);
+		CHECK_EQ(ledger_rollback(l), 0);
+		CHECK_EQ(ledger_checkpoint(l, k, "aicn/meter/x", &n), -EINVAL);
+		CHECK_EQ(ledger_checkpoint(l, k, "aicn/ledger/test", &n), 0);
+		f = fopen(note, "we");
+		CHECK(f != NULL);
+		fputs(n, f);
+		fclose(f);
+		free(n);
+	}
+	CHECK_EQ(settle_transfer(l, "bob", "carol", 10, "t2", 3, 0), 0); /* after the checkpoint */
+	ledger_free(l);
+	sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+	sqlite3_close(db);
+	EVP_PKEY_free(k);
+
+	snprintf(args, sizeof(args), "ledger verify --checkpoint %s --key %s %s/cp.db", note, pub,
+		 tu_tmpdir());
+	CHECK_EQ(aicnctl(args, out, sizeof(out)), 0);
+	printf("%s", out);
+	CHECK(strstr(out,
+		     "checkpoint of aicn/ledger/test signed by the key, size 2: root matches") !=
+	      NULL);
+	/* the CLI signs the same way */
+	snprintf(args, sizeof(args), "ledger sign --key %s --origin aicn/ledger/test %s/cp.db", key,
+		 tu_tmpdir());
+	CHECK_EQ(aicnctl(args, out, sizeof(out)), 0);
+	CHECK(strncmp(out, "aicn/ledger/test\n3\n", 19) == 0);
+	/* another key's checkpoint, or another origin, is refused */
+	snprintf(args, sizeof(args), "ledger verify --checkpoint %s --key %s %s/cp.db", note,
+		 other_pub, tu_tmpdir());
+	CHECK_EQ(aicnctl(args, out, sizeof(out)), 1);
+	CHECK(strstr(out, "UNSOUND: checkpoint") != NULL);
+	snprintf(args, sizeof(args),
+		 "ledger verify --checkpoint %s --key %s --origin aicn/ledger/prod %s/cp.db", note,
+		 pub, tu_tmpdir());
+	CHECK_EQ(aicnctl(args, out, sizeof(out)), 1);
+	/* a fork: a different history of the same length does not match the signed root */
+	db = tu_open("fork.db");
+	snprintf(fork_path, sizeof(fork_path), "%s/fork.db", tu_tmpdir());
+	CHECK_EQ(ledger_new(db, &l), 0);
+	CHECK_EQ(settle_mint(l, "alice", 100, "f1", 1, 0), 0);
+	CHECK_EQ(settle_transfer(l, "alice", "mallory", 40, "t1", 2, 0), 0);
+	ledger_free(l);
+	sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+	sqlite3_close(db);
+	snprintf(args, sizeof(args), "ledger verify --checkpoint %s --key %s %s", note, pub,
+		 fork_path);
+	CHECK_EQ(aicnctl(args, out, sizeof(out)), 1);
+	printf("%s", out);
+	CHECK(strstr(out, "do not have the checkpoint's root") != NULL);
+	/* --checkpoint without --key is a usage error */
+	snprintf(args, sizeof(args), "ledger verify --checkpoint %s %s 2>/dev/null", note,
+		 fork_path);
+	CHECK_EQ(aicnctl(args, out, sizeof(out)), 2);
+}
+
 int main(void)
 {
 	static const struct test_case cases[] = {
 		TEST(test_cli),
+		TEST(test_checkpoint),
 		{NULL, NULL},
 	};
 	int r = harness_run(cases);
