@@ -24,8 +24,8 @@ int cmd_ledger(int argc, char **argv);
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: aicnctl ledger verify [--json] [--no-audit] [--checkpoint NOTE --key PUB\n"
-		"                             [--origin ORIGIN]] DB\n"
+		"Usage: aicnctl ledger verify [--json] [--no-audit] [--signed-records]\n"
+		"                             [--checkpoint NOTE --key PUB [--origin ORIGIN]] DB\n"
 		"       aicnctl ledger sign --key KEY --origin ORIGIN DB\n"
 		"       aicnctl ledger show [--from SEQ] [--count N] DB\n"
 		"       aicnctl ledger balance DB ACCOUNT...\n"
@@ -60,6 +60,10 @@ static void usage(FILE *f)
 		"Options:\n"
 		"  --json         verify: one JSON object instead of text\n"
 		"  --no-audit     verify: bookkeeping checks only\n"
+		"  --signed-records  verify: every charge must carry its agent-signed usage record\n"
+		"                 (hashing to the charged record hash, signed by the node key whose\n"
+		"                 SHA-256 is the node id, naming the task, sequence and at least\n"
+		"                 the CPU charged); records present are always checked\n"
 		"  --checkpoint NOTE  verify: a signed checkpoint file to check the ledger against\n"
 		"  --key FILE     verify: the coordinator's public key (PEM); sign: its private key\n"
 		"  --origin NAME  the checkpoint's origin (verify: required match if given)\n"
@@ -99,6 +103,7 @@ static int do_verify(int argc, char **argv)
 	static const struct option opts[] = {
 		{"json", no_argument, NULL, 'j'},
 		{"no-audit", no_argument, NULL, 'n'},
+		{"signed-records", no_argument, NULL, 's'},
 		{"checkpoint", required_argument, NULL, 'c'},
 		{"key", required_argument, NULL, 'k'},
 		{"origin", required_argument, NULL, 'o'},
@@ -113,8 +118,8 @@ static int do_verify(int argc, char **argv)
 	struct merkle_tree *tree = NULL;
 	struct ledger_report rep;
 	char head[SHA256_HEX_LEN + 1], root[SHA256_HEX_LEN + 1];
-	bool json = false, do_audit = true;
-	uint64_t checked = 0;
+	bool json = false, do_audit = true, require = false;
+	uint64_t checked = 0, settled = 0, signed_ok = 0;
 	int c, r;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -124,6 +129,9 @@ static int do_verify(int argc, char **argv)
 			break;
 		case 'n':
 			do_audit = false;
+			break;
+		case 's':
+			require = true;
 			break;
 		case 'c':
 			note_path = optarg;
@@ -158,9 +166,13 @@ static int do_verify(int argc, char **argv)
 		fprintf(stderr, "aicnctl ledger: out of memory\n");
 		return 1;
 	}
-	r = ledger_verify_tree(db, do_audit ? settle_audit_visit : NULL, audit, tree, &rep);
 	if (audit)
+		settle_audit_require_records(audit, require);
+	r = ledger_verify_tree(db, do_audit ? settle_audit_visit : NULL, audit, tree, &rep);
+	if (audit) {
 		checked = settle_audit_checked(audit);
+		settle_audit_records(audit, &settled, &signed_ok);
+	}
 	settle_audit_free(audit);
 	if (r == 0 && note_path) {
 		uint8_t at[MERKLE_HASH_LEN];
@@ -190,9 +202,10 @@ static int do_verify(int argc, char **argv)
 	if (json) {
 		printf("{\"sound\":%s,\"entries\":%" PRIu64 ",\"accounts\":%" PRIu64
 		       ",\"usage_records\":%" PRIu64 ",\"minted\":%" PRId64 ",\"total\":%" PRId64
-		       ",\"audited\":%" PRIu64 ",\"head\":\"%s\",\"root\":\"%s\"",
+		       ",\"audited\":%" PRIu64 ",\"signed_records\":%" PRIu64
+		       ",\"head\":\"%s\",\"root\":\"%s\"",
 		       r == 0 ? "true" : "false", rep.entries, rep.accounts, rep.usage_records,
-		       rep.minted, rep.total, checked, head, root);
+		       rep.minted, rep.total, checked, signed_ok, head, root);
 		if (cp_ok)
 			printf(",\"checkpoint\":{\"origin\":\"%s\",\"size\":%" PRIu64 "}",
 			       cp.origin, cp.size);
@@ -220,9 +233,13 @@ static int do_verify(int argc, char **argv)
 	       rep.entries, rep.accounts, rep.usage_records);
 	printf("minted %" PRId64 " = sum of balances %" PRId64 " (base units)\n", rep.minted,
 	       rep.total);
-	if (do_audit)
+	if (do_audit) {
 		printf("recomputed %" PRIu64 " charges, rewards, payouts and parameter changes\n",
 		       checked);
+		printf("%" PRIu64 " of %" PRIu64
+		       " charges carry an agent-signed usage record whose signature verifies\n",
+		       signed_ok, settled);
+	}
 	printf("head %s\nroot %s (RFC 6962, %" PRIu64 " leaves)\n", head, root, rep.entries);
 	if (cp_ok)
 		printf("checkpoint of %s signed by the key, size %" PRIu64 ": root matches\n",

@@ -4,6 +4,9 @@
 #include <aicn/canon.h>
 #include <aicn/compiler.h>
 #include <aicn/hash.h>
+#include <aicn/key.h>
+#include <aicn/record.h>
+#include <openssl/evp.h>
 
 #include <errno.h>
 #include <inttypes.h>
@@ -246,6 +249,16 @@ int settle_usage(struct ledger *l, const struct econ_params *p, const struct set
 	sqlite3_stmt *st;
 	int r;
 
+	if (u->record_line) {
+		uint8_t h[SHA256_LEN];
+
+		if (!u->node_pubkey || u->record_len == 0 || u->record_len > RECORD_LINE_MAX ||
+		    memchr(u->record_line, '\0', u->record_len))
+			return -EINVAL;
+		sha256(u->record_line, u->record_len, h);
+		if (memcmp(h, u->record_hash, SHA256_LEN) != 0)
+			return -EINVAL;
+	}
 	if (!task_valid(u->task) || !ledger_account_valid(u->node) ||
 	    !ledger_account_valid(u->provider) || u->cpu_ns < 0 || u->cpu_ns > ECON_MAX_CPU_NS ||
 	    u->renewable_ppm < 0 || u->renewable_ppm > ECON_PPM || u->node_seq > INT64_MAX ||
@@ -300,6 +313,18 @@ int settle_usage(struct ledger *l, const struct econ_params *p, const struct set
 	    !cJSON_AddStringToObject(data, "provider", u->provider)) {
 		r = -ENOMEM;
 		goto out;
+	}
+	if (u->record_line) {
+		char line[RECORD_LINE_MAX + 1], key_hex[2 * KEY_PUB_LEN + 1];
+
+		memcpy(line, u->record_line, u->record_len);
+		line[u->record_len] = '\0';
+		hex_encode(u->node_pubkey, KEY_PUB_LEN, key_hex);
+		if (!cJSON_AddStringToObject(data, "record_line", line) ||
+		    !cJSON_AddStringToObject(data, "node_key", key_hex)) {
+			r = -ENOMEM;
+			goto out;
+		}
 	}
 	memcpy(ref.record_hash, u->record_hash, SHA256_LEN);
 	ref.node = u->node;
@@ -838,7 +863,21 @@ struct settle_audit {
 	struct amap work;     /* (epoch, node) -> settled work */
 	struct amap stakes;   /* stake:* and fee:staking balances */
 	uint64_t checked;
+	uint64_t settled;   /* settle entries */
+	uint64_t signed_ok; /* ... carrying a record whose signature verified */
+	bool require_records;
 };
+
+void settle_audit_require_records(struct settle_audit *a, bool require)
+{
+	a->require_records = require;
+}
+
+void settle_audit_records(const struct settle_audit *a, uint64_t *ret_settled, uint64_t *ret_signed)
+{
+	*ret_settled = a->settled;
+	*ret_signed = a->signed_ok;
+}
 
 static uint64_t amap_hash(const char *s)
 {
@@ -948,6 +987,62 @@ static bool postings_are(const cJSON *ps, const struct ledger_posting *want, siz
 	return i == n;
 }
 
+static void pkey_freep(EVP_PKEY **k)
+{
+	EVP_PKEY_free(*k);
+}
+
+static void verifier_freep(struct key_verifier **v)
+{
+	key_verifier_free(*v);
+}
+
+/* The agent-signed record behind a charge: hash, signature, and that it says what was paid. */
+static int audit_record(struct settle_audit *a, uint64_t seq, const cJSON *usage, const cJSON *d,
+			int64_t cpu, char *reason, size_t len)
+{
+	_cleanup_(pkey_freep) EVP_PKEY *pub = NULL;
+	_cleanup_(verifier_freep) struct key_verifier *v = NULL;
+	const char *line, *key_hex, *rec_hex, *node, *task, *err = NULL;
+	uint8_t raw[KEY_PUB_LEN], h[SHA256_LEN], want[SHA256_LEN];
+	char node_id[NODE_ID_HEX_LEN + 1];
+	struct usage_record rec;
+	uint64_t node_seq;
+	size_t n;
+
+	if (canon_get_str(d, "record_line", &line) < 0) {
+		if (a->require_records)
+			return bad(reason, len, seq, "a charge without its agent-signed record");
+		return 0;
+	}
+	n = strlen(line);
+	if (canon_get_str(d, "node_key", &key_hex) < 0 ||
+	    hex_decode(key_hex, strlen(key_hex), raw, KEY_PUB_LEN) < 0 ||
+	    canon_get_str(usage, "record", &rec_hex) < 0 ||
+	    hex_decode(rec_hex, strlen(rec_hex), want, SHA256_LEN) < 0 ||
+	    canon_get_str(usage, "node", &node) < 0 || canon_get_str(usage, "task", &task) < 0 ||
+	    canon_get_u64(usage, "node_seq", &node_seq) < 0)
+		return bad(reason, len, seq, "record reference malformed");
+	sha256(line, n, h);
+	if (memcmp(h, want, SHA256_LEN) != 0)
+		return bad(reason, len, seq, "the record does not hash to the charged record hash");
+	if (n > RECORD_LINE_MAX || record_parse(line, n, &rec, &err) < 0)
+		return bad(reason, len, seq, "the charged record does not parse");
+	if (key_from_raw_public(raw, &pub) < 0 || key_node_id(pub, node_id) < 0 ||
+	    key_verifier_new(pub, &v) < 0)
+		return bad(reason, len, seq, "the node key is not an Ed25519 key");
+	if (strcmp(node_id, node) != 0 || strcmp(rec.node, node) != 0)
+		return bad(reason, len, seq, "the record or key belongs to another node");
+	if (record_verify_line(line, n, &rec, v) < 0)
+		return bad(reason, len, seq, "the record's signature does not verify");
+	if (rec.seq != node_seq || strcmp(rec.task, task) != 0)
+		return bad(reason, len, seq, "the record names another sequence or task");
+	if (rec.cpu_ns < (uint64_t)cpu)
+		return bad(reason, len, seq, "more CPU charged than the record measured");
+	a->signed_ok++;
+	return 0;
+}
+
 static int audit_settle(struct settle_audit *a, uint64_t seq, uint64_t epoch, const cJSON *body,
 			char *reason, size_t len)
 {
@@ -988,6 +1083,10 @@ static int audit_settle(struct settle_audit *a, uint64_t seq, uint64_t epoch, co
 		ps[n++] = (struct ledger_posting){LEDGER_FEE_STAKING, fs.staking};
 	if (!postings_are(cJSON_GetObjectItemCaseSensitive(body, "postings"), ps, n))
 		return bad(reason, len, seq, "postings differ from the fee split in force");
+	a->settled++;
+	r = audit_record(a, seq, u, d, cpu, reason, len);
+	if (r < 0)
+		return r;
 	snprintf(key, sizeof(key), "%" PRIu64 "\n%s", epoch, node);
 	r = amap_get(&a->work, key, &w);
 	if (r < 0)

@@ -47,6 +47,12 @@ struct settle_usage_req {
 	int64_t renewable_ppm;	 /* the node's declared renewable share */
 	int64_t time_ns;
 	uint64_t epoch; /* reward epoch the work counts in */
+	/* Optional, and what makes the charge auditable offline: the agent-signed record
+	 * line itself (record_hash must be its SHA-256) and the node's raw Ed25519 public
+	 * key from its certificate (its SHA-256 is the node id).  Kept in the entry. */
+	const char *record_line;
+	size_t record_len;
+	const uint8_t *node_pubkey; /* 32 bytes, required with record_line */
 };
 /*
  * Pay one validated usage record out of the task's escrow: charge = cpu x price
@@ -121,5 +127,15 @@ struct settle_audit *settle_audit_free(struct settle_audit *a);
 int settle_audit_visit(void *ctx, uint64_t seq, const cJSON *body, char *reason, size_t reason_len);
 /* Entries of each checked kind seen, for reports. */
 uint64_t settle_audit_checked(const struct settle_audit *a);
+/*
+ * Every "settle" entry that carries its record is checked further: the record line
+ * hashes to the entry's record hash, parses, is signed by the key whose SHA-256 is the
+ * node id, and names the same node, sequence and task, with at least the CPU charged.
+ * With require, a charge without its record fails the audit.
+ */
+void settle_audit_require_records(struct settle_audit *a, bool require);
+/* Settlements seen, and how many of them carried a record whose signature verified. */
+void settle_audit_records(const struct settle_audit *a, uint64_t *ret_settled,
+			  uint64_t *ret_signed);
 
 #endif /* AICN_COORD_SETTLE_H */

@@ -3,7 +3,10 @@
 
 #include "harness.h"
 
+#include <aicn/key.h>
 #include <aicn/merkle.h>
+#include <aicn/record.h>
+#include <openssl/evp.h>
 
 #include <errno.h>
 #include <inttypes.h>
@@ -567,12 +570,169 @@ static void test_audit_recomputes(void)
 	fx_close(&f);
 }
 
+/* A node's signed final record for task, as the agent's meter log writes it. */
+static int signed_record(EVP_PKEY *key, const char *task, uint64_t seq, uint64_t cpu_ns,
+			 char **ret_line, size_t *ret_len)
+{
+	struct usage_record r;
+	struct key_signer *s = NULL;
+	int ret;
+
+	memset(&r, 0, sizeof(r));
+	r.version = RECORD_VERSION;
+	r.type = RECORD_FINAL;
+	if (key_node_id(key, r.node) < 0)
+		return -1;
+	r.seq = seq;
+	r.time_ns = 2000 * S;
+	snprintf(r.task, sizeof(r.task), "%s", task);
+	snprintf(r.renter, sizeof(r.renter), "r");
+	memset(r.image, 0x11, sizeof(r.image));
+	r.cgroup_id = 77;
+	r.start_ns = 1000 * S;
+	r.end_ns = 2000 * S;
+	r.wall_ns = 1000 * S;
+	r.cpu_ns = cpu_ns;
+	r.cpu_kernel_ns = cpu_ns;
+	r.limits.cpu_period_us = 100000;
+	r.limits.cpu_quota_us = 100000;
+	r.exit_kind = RECORD_EXIT_EXITED;
+	if (key_signer_new(key, &s) < 0)
+		return -1;
+	ret = record_sign(&r, s, ret_line, ret_len);
+	key_signer_free(s);
+	return ret;
+}
+
+static void test_signed_records(void)
+{
+	struct fx f;
+	struct ledger_report rep;
+	struct settle_audit *au = NULL;
+	struct settle_escrow_req req = {.task = "ts",
+					.renter = "r",
+					.price_per_cpu_hour = ECON_UNIT,
+					.max_cpu_ns = 3600 * S,
+					.replicas = 3,
+					.time_ns = S,
+					.epoch = 1};
+	EVP_PKEY *node_key = NULL, *other = NULL;
+	char node_id[NODE_ID_HEX_LEN + 1], *line = NULL, *p;
+	uint8_t raw[KEY_PUB_LEN], other_raw[KEY_PUB_LEN];
+	struct settle_usage_req u;
+	uint64_t settled, signed_ok;
+	size_t len;
+
+	fx_open(&f, "signed.db");
+	CHECK_EQ(key_generate(&node_key), 0);
+	CHECK_EQ(key_generate(&other), 0);
+	CHECK_EQ(key_node_id(node_key, node_id), 0);
+	CHECK_EQ(key_raw_public(node_key, raw), 0);
+	CHECK_EQ(key_raw_public(other, other_raw), 0);
+	CHECK_EQ(settle_mint(f.l, "r", 10 * ECON_UNIT, "f", 1, 0), 0);
+	CHECK_EQ(settle_escrow_open(f.l, &req, NULL), 0);
+	/* the genuine record: the charge points to it and its signature verifies */
+	CHECK_EQ(signed_record(node_key, "ts", 0, 600 * S, &line, &len), 0);
+	u = (struct settle_usage_req){.task = "ts",
+				      .node = node_id,
+				      .node_seq = 0,
+				      .provider = "owner",
+				      .cpu_ns = 600 * S,
+				      .time_ns = 2 * S,
+				      .epoch = 1,
+				      .record_line = line,
+				      .record_len = len,
+				      .node_pubkey = raw};
+	sha256(line, len, u.record_hash);
+	u.record_hash[0] ^= 1; /* a hash that is not the line's is refused at once */
+	CHECK_EQ(settle_usage(f.l, &P, &u, NULL), -EINVAL);
+	u.record_hash[0] ^= 1;
+	CHECK_EQ(settle_usage(f.l, &P, &u, NULL), 0);
+	CHECK_EQ(settle_audit_new(&au), 0);
+	settle_audit_require_records(au, true);
+	CHECK_EQ(ledger_verify(f.db, settle_audit_visit, au, &rep), 0);
+	settle_audit_records(au, &settled, &signed_ok);
+	CHECK_EQ(settled, 1);
+	CHECK_EQ(signed_ok, 1);
+	au = settle_audit_free(au);
+	/* altered cpu ns: the coordinator recorded a line the node never signed */
+	p = strstr(line, "\"cpu_ns\":600");
+	CHECK(p != NULL);
+	p[9] = '9';
+	u.node_seq = 1;
+	{
+		char *q = strstr(line, "\"seq\":0");
+
+		CHECK(q != NULL);
+		q[6] = '1';
+	}
+	u.cpu_ns = 900 * S;
+	sha256(line, len, u.record_hash);
+	CHECK_EQ(settle_usage(f.l, &P, &u, NULL), 0);
+	CHECK_EQ(settle_audit_new(&au), 0);
+	CHECK_EQ(ledger_verify(f.db, settle_audit_visit, au, &rep), -EBADMSG);
+	CHECK(strstr(rep.reason, "signature does not verify") != NULL);
+	au = settle_audit_free(au);
+	free(line);
+	fx_close(&f);
+	/* another node's key under this node's id */
+	fx_open(&f, "signed2.db");
+	CHECK_EQ(settle_mint(f.l, "r", 10 * ECON_UNIT, "f", 1, 0), 0);
+	CHECK_EQ(settle_escrow_open(f.l, &req, NULL), 0);
+	CHECK_EQ(signed_record(node_key, "ts", 0, 600 * S, &line, &len), 0);
+	u = (struct settle_usage_req){.task = "ts",
+				      .node = node_id,
+				      .node_seq = 0,
+				      .provider = "owner",
+				      .cpu_ns = 600 * S,
+				      .time_ns = 2 * S,
+				      .epoch = 1,
+				      .record_line = line,
+				      .record_len = len,
+				      .node_pubkey = other_raw};
+	sha256(line, len, u.record_hash);
+	CHECK_EQ(settle_usage(f.l, &P, &u, NULL), 0);
+	CHECK_EQ(settle_audit_new(&au), 0);
+	CHECK_EQ(ledger_verify(f.db, settle_audit_visit, au, &rep), -EBADMSG);
+	CHECK(strstr(rep.reason, "another node") != NULL);
+	au = settle_audit_free(au);
+	free(line);
+	/* strict audit: a charge without its record fails */
+	u = (struct settle_usage_req){.task = "ts",
+				      .node = "n9",
+				      .node_seq = 0,
+				      .provider = "o",
+				      .cpu_ns = S,
+				      .time_ns = 2 * S,
+				      .epoch = 1};
+	tu_hash("bare", 0, u.record_hash);
+	fx_close(&f);
+	fx_open(&f, "signed3.db");
+	CHECK_EQ(settle_mint(f.l, "r", 10 * ECON_UNIT, "f", 1, 0), 0);
+	CHECK_EQ(settle_escrow_open(f.l, &req, NULL), 0);
+	CHECK_EQ(settle_usage(f.l, &P, &u, NULL), 0);
+	CHECK_EQ(settle_audit_new(&au), 0);
+	CHECK_EQ(ledger_verify(f.db, settle_audit_visit, au, &rep), 0);
+	settle_audit_require_records(au, true);
+	au = settle_audit_free(au);
+	CHECK_EQ(settle_audit_new(&au), 0);
+	settle_audit_require_records(au, true);
+	CHECK_EQ(ledger_verify(f.db, settle_audit_visit, au, &rep), -EBADMSG);
+	CHECK(strstr(rep.reason, "without its agent-signed record") != NULL);
+	settle_audit_free(au);
+	EVP_PKEY_free(node_key);
+	EVP_PKEY_free(other);
+	fx_close(&f);
+}
+
 int main(void)
 {
 	static const struct test_case cases[] = {
-		TEST(test_double_entry),  TEST(test_tamper),	       TEST(test_escrow_and_replay),
-		TEST(test_forged_record), TEST(test_lying_replica),    TEST(test_epoch_rewards),
-		TEST(test_governance),	  TEST(test_audit_recomputes), {NULL, NULL},
+		TEST(test_double_entry),      TEST(test_tamper),
+		TEST(test_escrow_and_replay), TEST(test_forged_record),
+		TEST(test_lying_replica),     TEST(test_epoch_rewards),
+		TEST(test_governance),	      TEST(test_audit_recomputes),
+		TEST(test_signed_records),    {NULL, NULL},
 	};
 	int r = harness_run(cases);
 

@@ -79,6 +79,11 @@ static void test_cli(void)
 	printf("%s", out);
 	CHECK(strstr(out, "ledger sound: 6 entries") != NULL);
 	CHECK(strstr(out, "usage records paid once each") != NULL);
+	CHECK(strstr(out, "0 of 1 charges carry an agent-signed usage record") != NULL);
+	/* this ledger's charge was settled without its record: a strict audit refuses it */
+	snprintf(args, sizeof(args), "ledger verify --signed-records %s", db_path);
+	CHECK_EQ(aicnctl(args, out, sizeof(out)), 1);
+	CHECK(strstr(out, "without its agent-signed record") != NULL);
 	snprintf(args, sizeof(args), "ledger verify --json %s", db_path);
 	CHECK_EQ(aicnctl(args, out, sizeof(out)), 0);
 	CHECK(strstr(out, "\"sound\":true") != NULL);
