@@ -34,6 +34,7 @@ struct agent {
 	struct worker *w;
 	struct net_client *cl;
 	int ready;
+	int ever;
 	double credit; /* heartbeats owed at the configured rate */
 	uint64_t sent;
 };
@@ -44,6 +45,8 @@ struct worker {
 	struct tls_ctx *tls;
 	struct agent *agents;
 	unsigned n;
+	unsigned started; /* agents started so far (they ramp up, as a real fleet would) */
+	unsigned up;	  /* agents that reached ready at least once */
 	struct loop_timer *tick, *end;
 	uint64_t start_ms, last_tick_ms;
 	uint8_t *hb_frame;
@@ -53,6 +56,7 @@ struct worker {
 	char fail_reason[256];
 };
 
+static void ramp(struct worker *w);
 static atomic_uint_fast64_t n_ready, n_failed, n_sent, n_handshakes;
 static atomic_int all_stop;
 
@@ -98,12 +102,17 @@ static void on_ready(struct net_client *cl _unused_, struct net_conn *c, void *u
 {
 	struct agent *a = ud;
 
+	if (!a->ever) {
+		a->ever = 1;
+		a->w->up++;
+		ramp(a->w);
+	}
 	a->ready = 1;
 	atomic_fetch_add(&n_ready, 1);
 	if (a->w->o->mode == M_ONCE) {
-		printf("ready: connected as CN=%s to CN=%s (role %s)\n",
-		       tls_ctx_self(a->w->tls)->name, net_conn_peer(c)->name,
-		       role_name(net_conn_peer(c)->role));
+		printf("ready: connected as CN=%s node_id %s to CN=%s (role %s)\n",
+		       tls_ctx_self(a->w->tls)->name, tls_ctx_self(a->w->tls)->node_id,
+		       net_conn_peer(c)->name, role_name(net_conn_peer(c)->role));
 		loop_stop(a->w->loop);
 	} else if (a->w->o->mode == M_HANDSHAKE) {
 		atomic_fetch_add(&n_handshakes, 1);
@@ -129,11 +138,22 @@ static void on_down(struct net_client *cl _unused_, const char *reason, int was_
 	}
 }
 
+/* Keep at most RAMP handshakes in flight per loop instead of a thundering herd. */
+#define RAMP 64
+
+static void ramp(struct worker *w)
+{
+	while (w->started < w->n && w->started - w->up < RAMP)
+		net_client_start(w->agents[w->started++].cl);
+}
+
 static void tick(struct loop_timer *t, void *ud)
 {
 	struct worker *w = ud;
 	uint64_t now = now_ms();
 	double dt = (double)(now - w->last_tick_ms) / 1000.0;
+
+	ramp(w);
 
 	w->last_tick_ms = now;
 	if (atomic_load(&all_stop)) {
@@ -243,7 +263,6 @@ static void *worker_main(void *arg)
 			w->ret = 1;
 			break;
 		}
-		net_client_start(a->cl);
 	}
 	cJSON_Delete(reg);
 	w->last_tick_ms = now_ms();
@@ -364,7 +383,9 @@ int main(int argc, char **argv)
 		o.agents = o.threads = 1;
 	if (o.threads > o.agents)
 		o.threads = o.agents;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+	/* many connections: as root raise the hard limit too, else use all of it */
+	rl.rlim_cur = rl.rlim_max = 262144;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 && getrlimit(RLIMIT_NOFILE, &rl) == 0) {
 		rl.rlim_cur = rl.rlim_max;
 		(void)setrlimit(RLIMIT_NOFILE, &rl);
 	}

@@ -5,7 +5,7 @@
 . "$AICN_SRC/tests/transport/lib.sh"
 
 N=2000
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+# both programs raise RLIMIT_NOFILE themselves
 setup_ca
 issue ca agent fleet
 start_testd --idle-ms 60000

@@ -16,3 +16,5 @@ TEST_SCRIPTS += tests/transport/testssl.sh
 TRANSPORT_FUZZ_SRCS := lib/frame.c lib/proto.c lib/canon.c lib/hash.c
 $(eval $(call aicn_fuzz,fuzz_frame,tests/transport/fuzz_frame.c $(TRANSPORT_FUZZ_SRCS)))
 $(eval $(call aicn_fuzz,fuzz_proto,tests/transport/fuzz_proto.c $(TRANSPORT_FUZZ_SRCS)))
+BENCHES += tests/bench/transport.sh
+TEST_SCRIPTS += tests/transport/openssl_ca.sh

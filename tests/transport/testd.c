@@ -431,7 +431,9 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+	/* many connections: as root raise the hard limit too, else use all of it */
+	rl.rlim_cur = rl.rlim_max = 262144;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 && getrlimit(RLIMIT_NOFILE, &rl) == 0) {
 		rl.rlim_cur = rl.rlim_max;
 		(void)setrlimit(RLIMIT_NOFILE, &rl);
 	}
