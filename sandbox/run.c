@@ -2,6 +2,7 @@
 #include "internal.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/sched.h>
@@ -302,16 +303,15 @@ static _noreturn_ void child_main(struct child_args *a)
 	struct child_msg ready = {.stage = 0};
 	char c;
 
-	/* a dying parent takes the task along, setup included */
+	/*
+	 * A dying parent takes the task along, setup included.  We were born in the
+	 * task's v2 cgroup; the parent moves us into the v1 ones while we set up.
+	 */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (read(a->sync_r, &c, 1) != 1)
-		_exit(127);
 	umask(0);
 	CHECK_SYS(a, dup2(a->stdin_fd, 0), "stdin");
 	CHECK_SYS(a, dup2(a->out_w, 1), "stdout");
 	CHECK_SYS(a, dup2(a->err_w, 2), "stderr");
-	/* the parent has put us into the task cgroup: make it our cgroup root */
-	CHECK_SYS(a, unshare(CLONE_NEWCGROUP), "cgroup namespace");
 	child_mounts(a);
 	CHECK_SYS(a, sethostname(a->hostname, c_strlen(a->hostname)), "sethostname");
 	child_net(a);
@@ -326,6 +326,8 @@ static _noreturn_ void child_main(struct child_args *a)
 		_exit(127);
 	if (read(a->sync_r, &c, 1) != 1)
 		_exit(127);
+	/* now in every cgroup of the task: make it our cgroup root */
+	CHECK_SYS(a, unshare(CLONE_NEWCGROUP), "cgroup namespace");
 	child_creds(a);
 	CHECK_SYS(a, chdir(a->cwd), "chdir to the working directory");
 	umask(022);
@@ -455,6 +457,46 @@ static int resolve_user(const char *rootfs, const char *spec, uid_t *ret_uid, gi
 				gid, SBX_ID_COUNT - 1);
 	*ret_uid = (uid_t)uid;
 	*ret_gid = (gid_t)gid;
+	return 0;
+}
+
+/*
+ * Move pid into the task's v1 cgroups (hybrid hosts).  Each move costs an RCU grace
+ * period, so only the controllers v2 cannot stand in for: memory and pids always, cpu
+ * when a CPU limit is set, cpuacct only without v2 cpu.stat, freezer only without v2
+ * cgroup.kill.
+ */
+static int attach_v1(const struct cg *cg, pid_t pid, int cpu_limited)
+{
+	char path[PATH_MAX], buf[24];
+	int n = snprintf(buf, sizeof(buf), "%d", (int)pid);
+
+	for (int c = 0; c < CG_V1_N; c++) {
+		const char *need = c == CG_V1_CPUACCT ? "cpu.stat"
+				   : c == CG_V1_FREEZER	 ? "cgroup.kill"
+							 : NULL;
+		int dup = 0;
+
+		if (!cg->v1_path[c] || (c == CG_V1_CPU && !cpu_limited))
+			continue;
+		for (int d = 0; d < c; d++)
+			if (cg->v1_path[d] && strcmp(cg->v1_path[d], cg->v1_path[c]) == 0)
+				dup = 1;
+		if (dup)
+			continue;
+		if (need) {
+			snprintf(path, sizeof(path), "%s/%s", cg->v2_path, need);
+			if (access(path, F_OK) == 0)
+				continue;
+		}
+		snprintf(path, sizeof(path), "%s/cgroup.procs", cg->v1_path[c]);
+		{
+			_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+
+			if (fd < 0 || write(fd, buf, (size_t)n) != n)
+				return -errno;
+		}
+	}
 	return 0;
 }
 
@@ -593,7 +635,7 @@ int sbx_task_start(const struct sbx_config *cfg, struct sbx_task **ret_task, str
 	_cleanup_(sbx_task_freep) struct sbx_task *t = calloc(1, sizeof(*t));
 	struct child_args a = {0};
 	int outp[2] = {-1, -1}, errp[2] = {-1, -1}, syncp[2] = {-1, -1}, statp[2] = {-1, -1};
-	_cleanup_close_ int devnull = -1;
+	_cleanup_close_ int devnull = -1, cgfd = -1;
 	static char *const def_env[] = {DEF_PATH, NULL};
 	struct clone_args ca = {0};
 	struct child_msg msg;
@@ -672,6 +714,14 @@ int sbx_task_start(const struct sbx_config *cfg, struct sbx_task **ret_task, str
 		   CLONE_PIDFD;
 	ca.pidfd = (uint64_t)(uintptr_t)&pidfd;
 	ca.exit_signal = SIGCHLD;
+	/* born in the task's v2 cgroup: the meter sees it from its first instruction */
+	cgfd = open(t->cg->v2_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cgfd < 0) {
+		r = sbx_fail(err, -errno, "cannot open the task cgroup %s: %m", t->cg->v2_path);
+		goto out_pipes;
+	}
+	ca.flags |= CLONE_INTO_CGROUP;
+	ca.cgroup = (uint64_t)cgfd;
 	t->start_ns = now_ns();
 	pid = syscall(SYS_clone3, &ca, sizeof(ca));
 	if (pid < 0) {
@@ -691,13 +741,9 @@ int sbx_task_start(const struct sbx_config *cfg, struct sbx_task **ret_task, str
 	t->err_r = errp[0];
 	outp[0] = errp[0] = -1;
 
-	r = cg_attach(t->cg, t->pid);
+	r = attach_v1(t->cg, t->pid, t->lim.cores > 0);
 	if (r < 0) {
-		sbx_fail(err, r, "cannot move the task into its cgroup: %s", strerror(-r));
-		goto out_kill;
-	}
-	if (write(syncp[1], "g", 1) != 1) {
-		r = -EIO;
+		sbx_fail(err, r, "cannot move the task into its cgroups: %s", strerror(-r));
 		goto out_kill;
 	}
 	n = read(statp[0], &msg, sizeof(msg));

@@ -69,4 +69,7 @@ $SBX run -q --cache "$CACHE" "$T/bb" -- /bin/sh -c 'echo x > /proc/self/exe; ech
 # id mapping: task root is host $((1879048192)), never host root
 o=$($SBX run -q --cache "$CACHE" "$T/bb" -- /bin/cat /proc/self/uid_map /proc/self/gid_map 2>&1 | tr -s ' ' | tr '\n' ';')
 [ "$o" = " 0 1879048192 65536; 0 1879048192 65536;" ] && ok "uid/gid map 0 -> 1879048192 (65536 ids)" || fail "maps: $o"
+# the cgroup namespace: the task sees its own cgroup as the root in every hierarchy
+o=$($SBX run -q --cache "$CACHE" "$T/bb" -- /bin/cat /proc/self/cgroup 2>&1)
+[ -n "$o" ] && ! echo "$o" | grep -qv ':/$' && ok "cgroup namespace rooted at the task's cgroup" || fail "cgroup view: $o"
 finish

@@ -9,3 +9,4 @@ TEST_SCRIPTS += tests/sandbox/images.sh tests/sandbox/hostile.sh tests/sandbox/l
 $(eval $(call aicn_fuzz,fuzz_oci_index,tests/sandbox/fuzz_oci_index.c sandbox/oci.c lib/hash.c,))
 $(eval $(call aicn_fuzz,fuzz_oci_manifest,tests/sandbox/fuzz_oci_manifest.c sandbox/oci.c lib/hash.c,))
 $(eval $(call aicn_fuzz,fuzz_oci_config,tests/sandbox/fuzz_oci_config.c sandbox/oci.c lib/hash.c,))
+BENCHES += tests/bench/sandbox_start.sh tests/bench/sandbox_unpack.sh
