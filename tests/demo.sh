@@ -47,6 +47,32 @@ PY
 	shown=1
 fi
 
+# --- sandbox (issue 4) ---
+if [ -x "$AICN_BIN/aicn-sandbox" ] && [ "$(id -u)" = 0 ] && [ -x "$AICN_BUILD/tests/sandbox/sbx-probe" ]; then
+	say "sandbox: a busybox OCI image unpacked once, a task inside it, hostile attempts denied, limits enforced"
+	scache=$demo/sandbox-cache
+	python3 "$AICN_SRC/tests/sandbox/mkimage.py" busybox "$demo/busybox.oci" --probe "$AICN_BUILD/tests/sandbox/sbx-probe" >/dev/null
+	echo "  unpack: $("$AICN_BIN/aicn-sandbox" unpack --cache "$scache" "$demo/busybox.oci")"
+	echo "  inside: $("$AICN_BIN/aicn-sandbox" run -q --cache "$scache" "$demo/busybox.oci" -- /bin/sh -c \
+		'echo "$(id) on $(hostname); $(ls /proc | grep -c "^[0-9]") processes in its pid namespace; uid_map: $(cat /proc/self/uid_map | tr -s " ")"')"
+	for attack in kernel sockets mount; do
+		"$AICN_BIN/aicn-sandbox" run -q --cache "$scache" "$demo/busybox.oci" -- /bin/sbx-probe "$attack" 2>&1 |
+			head -n 4 | sed 's/^/  /'
+	done
+	"$AICN_BIN/aicn-sandbox" run --result "$demo/sandbox-oom.json" --memory 32M --cache "$scache" "$demo/busybox.oci" \
+		-- /bin/sbx-probe membomb 512 >/dev/null 2>&1 || true
+	"$AICN_BIN/aicn-sandbox" run --result "$demo/sandbox-cpu.json" --cores 0.5 --timeout 2 --cache "$scache" \
+		"$demo/busybox.oci" -- /bin/sbx-probe spin 2 10 >/dev/null 2>&1 || true
+	python3 - "$demo/sandbox-oom.json" "$demo/sandbox-cpu.json" <<'PY'
+import json, sys
+o, c = (json.load(open(p)) for p in sys.argv[1:3])
+print(f"  memory bomb under 32M: status {o['status']}, oom_kills {o['oom_kills']}, peak {o['memory_peak'] >> 20} MiB")
+print(f"  2 spinners on 0.5 cores for 2 s: status {c['status']}, cpu {c['cpu_ns'] / 1e9:.2f} s in {c['wall_ns'] / 1e9:.2f} s wall")
+PY
+	echo "  results: $demo/sandbox-*.json; the seccomp table: aicn-sandbox policy"
+	shown=1
+fi
+
 if [ "$shown" -eq 0 ]; then
 	say "what this showed"
 	echo "The foundation builds and tests; the network (metering, sandbox, records, coordinator) arrives issue by issue."
