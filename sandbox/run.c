@@ -472,9 +472,9 @@ static int attach_v1(const struct cg *cg, pid_t pid, int cpu_limited)
 	int n = snprintf(buf, sizeof(buf), "%d", (int)pid);
 
 	for (int c = 0; c < CG_V1_N; c++) {
-		const char *need = c == CG_V1_CPUACCT ? "cpu.stat"
-				   : c == CG_V1_FREEZER	 ? "cgroup.kill"
-							 : NULL;
+		const char *need = c == CG_V1_CPUACCT	? "cpu.stat"
+				   : c == CG_V1_FREEZER ? "cgroup.kill"
+							: NULL;
 		int dup = 0;
 
 		if (!cg->v1_path[c] || (c == CG_V1_CPU && !cpu_limited))
