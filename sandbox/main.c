@@ -1,5 +1,6 @@
 /* main.c -- aicn-sandbox: run one OCI image or rootfs by hand, unpack images, show the seccomp policy. */
 #include <aicn/log.h>
+#include <aicn/meter.h>
 #include <aicn/sandbox.h>
 
 #include <cjson/cJSON.h>
@@ -51,13 +52,19 @@ static const char usage_text[] =
 	"  --hostname NAME     hostname (default aicn)\n"
 	"  --cgroup-parent P   create the task cgroup under P (relative to our own cgroup)\n"
 	"  --result FILE       write the JSON result to FILE instead of stderr\n"
+	"  --meter             meter the task's exact CPU time with the eBPF meter, loading it\n"
+	"                      if it is not pinned yet (by default it is used only when an\n"
+	"                      agent or aicn-meter already has it pinned; $AICN_METER_PIN_DIR)\n"
+	"  --no-meter          do not use the eBPF meter\n"
 	"  -q, --quiet         do not print the JSON result\n"
 	"  -h, --help          this text\n"
 	"\n"
 	"SIZE takes K, M, G suffixes (powers of 1024).  On SIGINT or SIGTERM the task is\n"
 	"cancelled (its whole cgroup killed).  The JSON result has status (exited, signaled,\n"
 	"oom, timeout, canceled, output_limit, setup_failed), exit_code, signal, wall and CPU\n"
-	"times, memory peak, OOM kills, output bytes, the cgroup id and the limits applied.\n"
+	"times, memory peak, OOM kills, output bytes, the cgroup id and the limits applied;\n"
+	"with the meter, cpu_ns is the meter's exact figure (cpu_source \"meter\") beside the\n"
+	"kernel's cpu.stat (cgroup_cpu_ns) and their crosscheck.\n"
 	"\n"
 	"exit status: the task's own exit status; 128+N if killed by signal N; 124 timeout;\n"
 	"137 OOM kill; 130 cancelled; 141 output limit; 125 the sandbox could not run it.\n"
@@ -232,8 +239,17 @@ static int exit_status_of(const struct sbx_result *res)
 	}
 }
 
+/* The meter's figures for the task, when it was metered. */
+struct metered {
+	int have;	     /* 1 if the meter read succeeded */
+	uint64_t cpu_ns;     /* exact CPU time */
+	uint64_t rq_wait_ns; /* run-queue wait */
+	int crosscheck;	     /* meter within 0.01% + 2 us of cpu.stat */
+	int64_t diff_ns;     /* meter - cpu.stat */
+};
+
 static char *result_json(const struct sbx_result *res, const struct sbx_limits *lim,
-			 const char *digest)
+			 const char *digest, const struct metered *mt)
 {
 	cJSON *j = cJSON_CreateObject(), *l;
 	char *s;
@@ -248,8 +264,14 @@ static char *result_json(const struct sbx_result *res, const struct sbx_limits *
 	cJSON_AddBoolToObject(j, "canceled", res->end == SBX_END_CANCELED);
 	cJSON_AddBoolToObject(j, "output_limited", res->end == SBX_END_OUTPUT_LIMIT);
 	cJSON_AddNumberToObject(j, "wall_ns", (double)res->wall_ns);
-	cJSON_AddNumberToObject(j, "cpu_ns", (double)res->cpu_ns);
-	cJSON_AddStringToObject(j, "cpu_source", "cgroup");
+	cJSON_AddNumberToObject(j, "cpu_ns", (double)(mt->have ? mt->cpu_ns : res->cpu_ns));
+	cJSON_AddStringToObject(j, "cpu_source", mt->have ? "meter" : "cgroup");
+	cJSON_AddNumberToObject(j, "cgroup_cpu_ns", (double)res->cpu_ns);
+	if (mt->have) {
+		cJSON_AddNumberToObject(j, "rq_wait_ns", (double)mt->rq_wait_ns);
+		cJSON_AddBoolToObject(j, "meter_crosscheck", mt->crosscheck);
+		cJSON_AddNumberToObject(j, "meter_diff_ns", (double)mt->diff_ns);
+	}
 	cJSON_AddNumberToObject(j, "memory_peak", (double)res->memory_peak);
 	cJSON_AddNumberToObject(j, "oom_kills", (double)res->oom_kills);
 	cJSON_AddNumberToObject(j, "output_bytes", (double)res->output_bytes);
@@ -287,7 +309,34 @@ enum {
 	OPT_HOSTNAME,
 	OPT_CGPARENT,
 	OPT_RESULT,
+	OPT_METER,
+	OPT_NO_METER,
 };
+
+/* Open the eBPF meter: existing pins, or (want == 2) load it.  Returns NULL without one. */
+static struct meter *meter_for_task(int want, int *ret_created)
+{
+	struct meter *m = NULL;
+	char reason[256] = "";
+	int r;
+
+	*ret_created = 0;
+	if (!want)
+		return NULL;
+	r = meter_open(meter_default_pin_dir(), 0, &m, reason, sizeof(reason));
+	if (r == -ENOENT && want == 2) {
+		r = meter_open(meter_default_pin_dir(), METER_CREATE, &m, reason, sizeof(reason));
+		*ret_created = r == 0;
+	}
+	if (r < 0) {
+		if (want == 2)
+			log_errno(LOG_LVL_WARN, r,
+				  "no eBPF meter (%s): CPU time from cpu.stat only",
+				  reason[0] ? reason : "unavailable");
+		return NULL;
+	}
+	return m;
+}
 
 static int cmd_run(int argc, char **argv)
 {
@@ -309,6 +358,8 @@ static int cmd_run(int argc, char **argv)
 		{"hostname", required_argument, NULL, OPT_HOSTNAME},
 		{"cgroup-parent", required_argument, NULL, OPT_CGPARENT},
 		{"result", required_argument, NULL, OPT_RESULT},
+		{"meter", no_argument, NULL, OPT_METER},
+		{"no-meter", no_argument, NULL, OPT_NO_METER},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
@@ -325,7 +376,11 @@ static int cmd_run(int argc, char **argv)
 	struct sbx_result res = {0};
 	struct cg_host host;
 	struct sbx_task *task = NULL;
-	int quiet = 0, c, r, rc = 125;
+	int quiet = 0, c, r, rc = 125, want_meter = 1, meter_created = 0;
+	struct meter *meter = NULL;
+	struct cg *mcg = NULL;
+	uint64_t mid = 0;
+	struct metered mt = {0};
 	double d;
 	uint64_t u = 0;
 
@@ -393,6 +448,12 @@ static int cmd_run(int argc, char **argv)
 			break;
 		case OPT_RESULT:
 			result_path = optarg;
+			break;
+		case OPT_METER:
+			want_meter = 2;
+			break;
+		case OPT_NO_METER:
+			want_meter = 0;
 			break;
 		case 'q':
 			quiet = 1;
@@ -463,6 +524,25 @@ static int cmd_run(int argc, char **argv)
 		cfg.cwd = img->workdir;
 	cfg.host = &host;
 
+	meter = meter_for_task(want_meter, &meter_created);
+	if (meter) {
+		/* our own task cgroup, tracked before anything enters it */
+		char name[64];
+
+		snprintf(name, sizeof(name), "sbx-%d-m", (int)getpid());
+		r = cg_create(&host, cfg.cg_parent, name, host.layout == CG_LAYOUT_HYBRID, &mcg);
+		if (r < 0) {
+			log_errno(LOG_LVL_ERR, r, "cannot create the task cgroup %s", name);
+			goto out;
+		}
+		r = meter_track(meter, mcg->v2_path, &mid);
+		if (r < 0) {
+			log_errno(LOG_LVL_WARN, r, "cannot meter %s: CPU time from cpu.stat only",
+				  mcg->v2_path);
+		} else {
+			cfg.cg = mcg;
+		}
+	}
 	signal(SIGPIPE, SIG_IGN);
 	r = sbx_task_start(&cfg, &task, &err);
 	if (r < 0) {
@@ -486,6 +566,16 @@ static int cmd_run(int argc, char **argv)
 	}
 	if (res.end == SBX_END_SETUP_FAILED)
 		log_err("the sandbox could not start the task: %s", res.setup_error);
+	if (meter && cfg.cg) {
+		struct meter_usage mu;
+
+		if (meter_settle(meter, mid, 1000) == 0 && meter_read(meter, mid, &mu) == 0) {
+			mt.have = 1;
+			mt.cpu_ns = mu.cpu_ns;
+			mt.rq_wait_ns = mu.rq_wait_ns;
+			mt.crosscheck = meter_crosscheck(mu.cpu_ns, res.cpu_ns, &mt.diff_ns) == 1;
+		}
+	}
 	{
 		struct sbx_limits applied = cfg.limits;
 		char *js;
@@ -501,7 +591,7 @@ static int cmd_run(int argc, char **argv)
 			applied.tmp_bytes = 64ull << 20;
 		if (!applied.work_bytes)
 			applied.work_bytes = 64ull << 20;
-		js = result_json(&res, &applied, img->digest);
+		js = result_json(&res, &applied, img->digest, &mt);
 		if (js && !quiet) {
 			FILE *f = result_path ? fopen(result_path, "we") : stderr;
 
@@ -517,6 +607,14 @@ static int cmd_run(int argc, char **argv)
 	}
 	rc = exit_status_of(&res);
 out:
+	if (meter && cfg.cg)
+		meter_untrack(meter, mid);
+	if (mcg)
+		cg_destroy(mcg);
+	if (meter_created)
+		meter_release(meter);
+	else
+		meter_free(meter);
 	free(extra_env);
 	free(env);
 	free(cmd);

@@ -98,5 +98,13 @@ size=$(stat -c %s "$T/flood.out")
 run refuse --cores 0.001 "$T/bb" -- /bin/true
 [ $rc = 125 ] && grep -q "too small" "$T/refuse.err" && ok "unenforceable CPU limit refused" || fail "refuse: $(cat "$T/refuse.err")"
 
+# with the eBPF meter (a private pin directory): exact CPU time beside cpu.stat
+AICN_METER_PIN_DIR=/sys/fs/bpf/aicn-sbx-test-$$ run meter --meter "$T/bb" -- /bin/sbx-probe spin 2 0.5
+[ $rc = 0 ] && [ "$(json "$T/meter.json" cpu_source)" = meter ] && [ "$(json "$T/meter.json" meter_crosscheck)" = true ] &&
+	[ "$(json "$T/meter.json" cpu_ns)" -gt 0 ] && ok "metered: $(json "$T/meter.json" cpu_ns) ns, cpu.stat $(json "$T/meter.json" cgroup_cpu_ns) ns" ||
+	fail "meter: $(cat "$T/meter.err")"
+[ ! -e /sys/fs/bpf/aicn-sbx-test-$$ ] && ok "meter pins released" || fail "meter pins left"
+gone meter && ok "metered task's cgroup removed" || fail "metered cgroup left"
+
 [ "$(wc -l </proc/self/mountinfo)" = "$mounts_before" ] && ok "no mount left in the host namespace" || fail "host mounts changed"
 finish
