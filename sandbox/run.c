@@ -692,6 +692,8 @@ int sbx_task_start(const struct sbx_config *cfg, struct sbx_task **ret_task, str
 	r = task_cgroup(cfg, t, err);
 	if (r < 0)
 		return r;
+	if (!t->cg || !t->cg->v2_path)
+		return sbx_fail(err, -EINVAL, "the task cgroup has no cgroup v2 path");
 
 	if (cfg->stdin_fd < 0) {
 		devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
