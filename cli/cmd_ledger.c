@@ -182,7 +182,8 @@ static int do_verify(int argc, char **argv)
 			snprintf(rep.reason, sizeof(rep.reason),
 				 "checkpoint covers %" PRIu64 " entries, the copy has %" PRIu64,
 				 cp.size, rep.entries);
-		} else if (merkle_root(tree, cp.size, at) < 0 || memcmp(at, cp.root, sizeof(at))) {
+		} else if (merkle_root(tree, cp.size, at) < 0 ||
+			   memcmp(at, cp.root, sizeof(at)) != 0) {
 			r = -EBADMSG;
 			snprintf(rep.reason, sizeof(rep.reason),
 				 "the first %" PRIu64 " entries do not have the checkpoint's root",

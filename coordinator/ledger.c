@@ -775,7 +775,7 @@ int ledger_checkpoint(struct ledger *l, EVP_PKEY *key, const char *origin, char 
 	int r;
 
 	if (!key || !origin ||
-	    strncmp(origin, LEDGER_ORIGIN_PREFIX, strlen(LEDGER_ORIGIN_PREFIX)) ||
+	    strncmp(origin, LEDGER_ORIGIN_PREFIX, strlen(LEDGER_ORIGIN_PREFIX)) != 0 ||
 	    strlen(origin) > CHECKPOINT_ORIGIN_MAX)
 		return -EINVAL;
 	if (l->batch)
