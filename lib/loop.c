@@ -20,6 +20,8 @@
 #define CHUNK_MIN 4096
 #define CHUNK_MAX (64 * 1024)
 #define ACCEPT_RETRY_MS 100
+#define LINGER_MS 5000
+#define CQE_BATCH 4096
 
 enum op_kind {
 	OP_NONE = 0, /* completions we ignore (cancels) */
@@ -61,6 +63,8 @@ struct loop_sock {
 	bool closed; /* the owner let go: no more callbacks */
 	bool failed; /* on_close was called */
 	bool close_after_send;
+	bool quiet; /* closing after the send queue drains: no more callbacks, no receives */
+	struct loop_timer *linger; /* bounds how long a draining socket may wait for its peer */
 	struct chunk *head, *tail;
 	size_t queued;
 	struct msghdr msg;
@@ -567,6 +571,7 @@ static void sock_unlink_free(struct loop_sock *s)
 	}
 	if (s->fd >= 0)
 		close(s->fd);
+	loop_timer_free(s->linger);
 	free(s->peer);
 	free(s);
 }
@@ -579,7 +584,7 @@ static void sock_put(struct loop_sock *s)
 
 static void sock_fail(struct loop_sock *s, int err)
 {
-	if (s->failed || s->closed)
+	if (s->failed || s->closed || s->quiet)
 		return;
 	s->failed = true;
 	if (s->ops->on_close)
@@ -590,7 +595,7 @@ static void sock_arm_recv(struct loop_sock *s)
 {
 	struct io_uring_sqe *sqe;
 
-	if (s->recv_armed || s->closed || s->failed)
+	if (s->recv_armed || s->closed || s->failed || s->quiet)
 		return;
 	sqe = get_sqe(s->l);
 	if (!sqe) {
@@ -772,15 +777,25 @@ void loop_sock_close(struct loop_sock *s)
 		sock_unlink_free(s);
 }
 
+static void linger_expired(struct loop_timer *t _unused_, void *ud)
+{
+	loop_sock_close(ud);
+}
+
 void loop_sock_close_after_send(struct loop_sock *s)
 {
 	if (!s || s->closed)
 		return;
-	if (!s->head || s->failed) {
+	if (!s->head || s->failed || loop_timer_new(s->l, linger_expired, s, &s->linger) < 0) {
 		loop_sock_close(s);
 		return;
 	}
+	/* a peer that never reads must not keep the socket and its queue forever */
+	loop_timer_arm(s->linger, LINGER_MS);
 	s->close_after_send = true;
+	s->quiet = true;
+	if (s->recv_armed)
+		cancel_op(s->l, &s->recv_op);
 }
 
 static void on_recv(struct loop_sock *s, int res, unsigned flags)
@@ -796,7 +811,7 @@ static void on_recv(struct loop_sock *s, int res, unsigned flags)
 	if (flags & IORING_CQE_F_BUFFER) {
 		unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
 
-		if (res > 0 && !s->closed && !s->failed && s->ops->on_data)
+		if (res > 0 && !s->closed && !s->failed && !s->quiet && s->ops->on_data)
 			s->ops->on_data(s, l->bufs + (size_t)bid * l->buf_size, (size_t)res, s->ud);
 		buf_recycle(l, bid);
 	}
@@ -804,7 +819,7 @@ static void on_recv(struct loop_sock *s, int res, unsigned flags)
 		sock_fail(s, 0);
 	else if (res < 0 && res != -ENOBUFS && res != -ECANCELED)
 		sock_fail(s, res);
-	else if (!more && !s->closed)
+	else if (!more && !s->closed && !s->quiet)
 		sock_arm_recv(s); /* ran out of buffers or the kernel ended the multishot */
 	sock_put(s);
 }
@@ -851,7 +866,12 @@ static void on_connect(struct loop_sock *s, int res)
 	free(s->peer);
 	s->peer = NULL;
 	/* the connect op's reference is held until the callback returned */
-	if (!s->closed) {
+	if (s->quiet && res < 0) {
+		loop_sock_close(s);
+	} else if (s->quiet) {
+		sock_arm_recv(s); /* no-op while quiet */
+		sock_kick_send(s);
+	} else if (!s->closed) {
 		if (res < 0) {
 			s->failed = true;
 			if (s->ops->on_connect)
@@ -1053,7 +1073,8 @@ static int process_cqes(struct loop *l)
 	struct io_uring_cqe *cqe;
 	int n = 0;
 
-	while (io_uring_peek_cqe(&l->ring, &cqe) == 0) {
+	/* bounded, so timers (timeouts, periodic work) still run under a flood of completions */
+	while (n < CQE_BATCH && io_uring_peek_cqe(&l->ring, &cqe) == 0) {
 		struct loop_op *op = io_uring_cqe_get_data(cqe);
 		int res = cqe->res;
 		unsigned flags = cqe->flags;

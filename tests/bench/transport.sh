@@ -3,7 +3,8 @@
 #   1. authenticated mTLS connections held by one server and its heap per connection;
 #   2. full TLS 1.3 mTLS handshakes/s: our server vs `openssl s_server`, both driven by `openssl s_time`;
 #   3. HEARTBEAT messages/s received by the server from 1,000 agents (aicn-loadgen).
-# AICN_BENCH_CONNS (default 20000), AICN_BENCH_SECS (default 5).
+# AICN_BENCH_CONNS (default 20000), AICN_BENCH_SECS (default 5), AICN_BENCH_HB_RATE (per agent, default 400:
+# under the server's 2,000/s per-connection limit; 1,000 agents offer 400,000/s).
 set -u
 B=${AICN_BIN:?}
 CONNS=${AICN_BENCH_CONNS:-20000}
@@ -78,7 +79,7 @@ echo "  aicn-loadgen, 32 agents x (TLS + HELLO + REGISTER) in a loop: $(jget <(e
 
 # 3. HEARTBEAT messages per second at the server, 1,000 agents
 start_testd
-"${LG[@]}" --port "$PORT" --mode heartbeat --agents 1000 --threads 1 --rate 0 --duration $((SECS + 4)) \
+"${LG[@]}" --port "$PORT" --mode heartbeat --agents 1000 --threads 1 --rate "${AICN_BENCH_HB_RATE:-400}" --duration $((SECS + 4)) \
 	>"$T/hb.out" 2>"$T/hb.log" &
 L=$!
 while [ "$(jget "$T/stats.json" ready)" -lt 1000 ] && kill -0 $L 2>/dev/null; do sleep 0.1; done

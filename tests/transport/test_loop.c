@@ -316,6 +316,99 @@ static void connect_refused(void)
 	loop_free(e.l);
 }
 
+/* After loop_sock_close_after_send() a socket delivers nothing more, flushes, then closes. */
+struct drain {
+	struct loop *l;
+	int server_calls, after_close_calls, client_eof;
+	size_t client_got;
+};
+
+static void drain_srv_data(struct loop_sock *s, const uint8_t *data, size_t len, void *ud)
+{
+	struct drain *d = ud;
+
+	(void)data;
+	(void)len;
+	if (d->server_calls++ > 0) {
+		d->after_close_calls++;
+		return;
+	}
+	loop_sock_send(s, "bye", 3);
+	loop_sock_close_after_send(s);
+}
+
+static const struct loop_sock_ops drain_srv_ops = {.on_data = drain_srv_data};
+
+static void drain_accept(int fd, void *ud)
+{
+	struct drain *d = ud;
+	struct loop_sock *s;
+
+	if (fd >= 0)
+		loop_sock_new(d->l, fd, &drain_srv_ops, d, &s);
+}
+
+static void drain_cli_connected(struct loop_sock *s, int err, void *ud)
+{
+	static uint8_t junk[256 * 1024];
+
+	(void)err;
+	(void)ud;
+	loop_sock_send(s, junk, sizeof(junk));
+}
+
+static void drain_cli_data(struct loop_sock *s, const uint8_t *data, size_t len, void *ud)
+{
+	struct drain *d = ud;
+
+	(void)s;
+	(void)data;
+	d->client_got += len;
+}
+
+static void drain_cli_close(struct loop_sock *s, int err, void *ud)
+{
+	struct drain *d = ud;
+
+	(void)err;
+	d->client_eof = 1;
+	loop_sock_close(s);
+	loop_stop(d->l);
+}
+
+static const struct loop_sock_ops drain_cli_ops = {
+	.on_connect = drain_cli_connected,
+	.on_data = drain_cli_data,
+	.on_close = drain_cli_close,
+};
+
+static void close_after_send_is_quiet(void)
+{
+	struct drain d = {.l = new_loop()};
+	struct loop_listen *ls = NULL;
+	struct loop_sock *cli = NULL;
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	uint16_t port = 0;
+	int fd;
+
+	CHECK(d.l);
+	fd = loop_tcp_listen("127.0.0.1", 0, 16, &port);
+	CHECK(fd >= 0);
+	CHECK_EQ(loop_listen_new(d.l, fd, drain_accept, &d, &ls), 0);
+	sa.sin_port = htons(port);
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	CHECK_EQ(loop_sock_connect(d.l, (struct sockaddr *)&sa, sizeof(sa), &drain_cli_ops, &d,
+				   &cli),
+		 0);
+	CHECK_EQ(loop_run(d.l), 0);
+	CHECK_EQ(d.server_calls, 1);
+	CHECK_EQ(d.after_close_calls, 0);
+	CHECK_EQ(d.client_got, 3);
+	CHECK(d.client_eof);
+	loop_listen_free(ls);
+	loop_free(d.l);
+}
+
 int main(void)
 {
 	static const struct test_case cases[] = {
@@ -325,6 +418,7 @@ int main(void)
 		TEST(signals_through_signalfd),
 		TEST(sockets_echo),
 		TEST(connect_refused),
+		TEST(close_after_send_is_quiet),
 		{NULL, NULL},
 	};
 	return harness_run(cases);
