@@ -676,7 +676,7 @@ int sup_list_tasks(const char *tasks_dir, char ***ret_names, size_t *ret_n)
 		return -errno;
 	while ((de = readdir(d))) {
 		struct stat st;
-		char path[SUP_TASK_ID_MAX + sizeof(SUP_STATE_FILE) + 2];
+		char path[sizeof(de->d_name) + sizeof(SUP_STATE_FILE) + 2];
 
 		if (!valid_task_id(de->d_name))
 			continue;
