@@ -488,8 +488,6 @@ static int wait_task(const struct opts *o, const struct cg *cg, pid_t child, int
 			break;
 		if (poll(p, sig_fd >= 0 ? 2 : 1, timeout_ms) < 0 && errno != EINTR)
 			return log_errno(LOG_LVL_ERR, -errno, "poll");
-		if (sig_fd < 0)
-			(void)0;
 	}
 	e->wall_ns = monotonic_ns() - start_ns;
 	return 0;

@@ -94,7 +94,7 @@ static int make_pin_dir(const char *pin_dir, char *reason, size_t rsize)
 {
 	char path[PATH_MAX];
 	size_t len = strlen(pin_dir);
-	int r;
+	int parent_bpf = 0, r;
 
 	if (pin_dir[0] != '/' || len >= sizeof(path) || len < 2) {
 		set_reason(reason, rsize, "pin directory %s: must be an absolute path", pin_dir);
@@ -103,57 +103,46 @@ static int make_pin_dir(const char *pin_dir, char *reason, size_t rsize)
 	memcpy(path, pin_dir, len + 1);
 	while (len > 1 && path[len - 1] == '/')
 		path[--len] = '\0';
-	r = is_bpffs(path);
-	if (r == 1)
-		return 0;
-	if (r == 0) {
-		set_reason(reason, rsize, "pin directory %s is not on a BPF filesystem", path);
-		return -ENOTDIR;
-	}
-	/* the nearest existing ancestor must be bpffs, or /sys/fs/bpf where we mount one */
-	for (char *slash = path + 1; (slash = strchr(slash, '/')); slash++) {
-		*slash = '\0';
-		if (strcmp(path, BPFFS_ROOT) == 0 && is_bpffs(path) == 0) {
-			if (mount("bpf", BPFFS_ROOT, "bpf", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-				  "mode=0700") < 0 &&
-			    is_bpffs(BPFFS_ROOT) != 1) {
-				r = -errno;
+	for (char *p = path + 1;;) {
+		char *slash = strchr(p, '/');
+
+		if (slash)
+			*slash = '\0';
+		if (strcmp(path, BPFFS_ROOT) == 0 && is_bpffs(path) == 0 &&
+		    mount("bpf", BPFFS_ROOT, "bpf", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700") <
+			    0 &&
+		    is_bpffs(BPFFS_ROOT) != 1) {
+			r = -errno;
+			set_reason(
+				reason, rsize,
+				"cannot mount the BPF filesystem at %s: %s (the meter needs root)",
+				BPFFS_ROOT, strerror(-r));
+			return r;
+		}
+		if (access(path, F_OK) < 0) {
+			if (errno != ENOENT || !parent_bpf) {
+				r = errno == ENOENT ? -ENOTDIR : -errno;
 				set_reason(reason, rsize,
-					   "cannot mount the BPF filesystem at %s: %s", BPFFS_ROOT,
-					   strerror(-r));
+					   "pin directory %s is not on a BPF filesystem", pin_dir);
+				return r;
+			}
+			if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+				r = -errno;
+				set_reason(reason, rsize, "cannot create %s: %s%s", path,
+					   strerror(-r),
+					   r == -EACCES || r == -EPERM ? " (the meter needs root)"
+								       : "");
 				return r;
 			}
 		}
-		if (is_bpffs(path) == 1 && mkdir(path, 0700) < 0 && errno != EEXIST) {
-			r = -errno;
-			set_reason(reason, rsize, "cannot create %s: %s", path, strerror(-r));
-			return r;
-		}
+		parent_bpf = is_bpffs(path) == 1;
+		if (!slash)
+			break;
 		*slash = '/';
+		p = slash + 1;
 	}
-	if (is_bpffs(path) == 0 && strcmp(path, BPFFS_ROOT) != 0) {
-		char parent[PATH_MAX];
-		char *s;
-
-		snprintf(parent, sizeof(parent), "%s", path);
-		s = strrchr(parent, '/');
-		if (s && s != parent)
-			*s = '\0';
-		if (is_bpffs(parent) != 1) {
-			set_reason(reason, rsize, "pin directory %s is not on a BPF filesystem",
-				   path);
-			return -ENOTDIR;
-		}
-	}
-	if (mkdir(path, 0700) < 0 && errno != EEXIST) {
-		r = -errno;
-		set_reason(reason, rsize, "cannot create pin directory %s: %s%s", path,
-			   strerror(-r),
-			   r == -EACCES || r == -EPERM ? " (the meter needs root)" : "");
-		return r;
-	}
-	if (is_bpffs(path) != 1) {
-		set_reason(reason, rsize, "pin directory %s is not on a BPF filesystem", path);
+	if (!parent_bpf) {
+		set_reason(reason, rsize, "pin directory %s is not on a BPF filesystem", pin_dir);
 		return -ENOTDIR;
 	}
 	return 0;
