@@ -540,6 +540,8 @@ int store_open(const char *path, unsigned batch_max, struct store **ret)
 	r = exec_sql(st->db, "PRAGMA synchronous=FULL;"
 			     "PRAGMA foreign_keys=ON;"
 			     "PRAGMA wal_autocheckpoint=4096;"
+			     "PRAGMA cache_size=-65536;"
+			     "PRAGMA temp_store=MEMORY;"
 			     "CREATE TABLE IF NOT EXISTS schema_migrations("
 			     " component TEXT NOT NULL,"
 			     " version INTEGER NOT NULL,"

@@ -4,3 +4,10 @@ $(eval $(call aicn_test,test_sched,tests/coord/test_sched.c,aicn-coord aicn))
 $(eval $(call aicn_test,test_store,tests/coord/test_store.c,aicn-coord aicn))
 $(eval $(call aicn_test,test_coord,tests/coord/test_coord.c,aicn-coord aicn))
 $(eval $(call aicn_test,test_crash,tests/coord/test_crash.c,aicn-coord aicn))
+# Benchmark: placements per second (make bench).
+$(eval $(call aicn_link,$(B)/bench/sched_bench,tests/bench/sched_bench.c,aicn-coord aicn))
+BENCHES += tests/bench/sched.sh
+bench: $(B)/bench/sched_bench
+# Fuzz targets: the window grammar and the SUBMIT/REGISTER validation.
+$(eval $(call aicn_fuzz,fuzz_window,tests/coord/fuzz_window.c lib/window.c))
+$(eval $(call aicn_fuzz,fuzz_submit,tests/coord/fuzz_submit.c coordinator/task.c coordinator/sched.c coordinator/store.c coordinator/blobs.c lib/canon.c lib/hash.c lib/window.c))
