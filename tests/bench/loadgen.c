@@ -403,8 +403,8 @@ int main(int argc, char **argv)
 			return 1;
 	}
 	if (o.mode != M_ONCE) {
-		/* wait for everyone (up to 120 s), then run for the duration */
-		while (!atomic_load(&all_stop) && now_ms() - t0 < 120000) {
+		/* wait for everyone (up to 600 s), then run for the duration */
+		while (!atomic_load(&all_stop) && now_ms() - t0 < 600000) {
 			if (o.mode == M_HANDSHAKE ? atomic_load(&n_handshakes) >= o.agents
 						  : atomic_load(&n_ready) >= o.agents)
 				break;
