@@ -106,6 +106,27 @@ int blobs_open(const char *dir, struct store *st, struct blobs **ret)
 		if (de->d_name[0] != '.')
 			unlinkat(b->tmpfd, de->d_name, 0);
 	closedir(d);
+	/* A blob published just before a crash whose row was never committed: unknown, remove. */
+	fd = dup(b->datafd);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while ((de = readdir(d))) {
+		struct store_blob sb;
+		char digest[80];
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(digest, sizeof(digest), "sha256:%.64s", de->d_name);
+		if (strlen(de->d_name) != SHA256_HEX_LEN ||
+		    store_blob_get(b->st, digest, &sb) == -ENOENT)
+			unlinkat(b->datafd, de->d_name, 0);
+	}
+	closedir(d);
 	*ret = TAKE_PTR(b);
 	return 0;
 }

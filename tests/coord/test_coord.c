@@ -438,6 +438,19 @@ static void test_blobs(void)
 	CHECK_EQ(blobs_gc(b, T0 + 7200, &deleted), 0);
 	CHECK_EQ(deleted, 1);
 	CHECK_EQ(blobs_has(b, image), 0);
+	/* A blob file whose row never committed (crash between rename and flush) is removed at open. */
+	{
+		char orphan[256];
+		FILE *f;
+
+		snprintf(orphan, sizeof(orphan), "%s/sha256/%064d", d.blobs, 7);
+		f = fopen(orphan, "w");
+		CHECK(f);
+		fclose(f);
+		c = coord_free(c);
+		CHECK_EQ(open_coord(T0), 0);
+		CHECK(access(orphan, F_OK) < 0);
+	}
 	stop();
 }
 
