@@ -8,3 +8,4 @@ RECORDS_FUZZ_SRCS := lib/record.c lib/canon.c lib/hash.c lib/key.c lib/merkle.c 
 	lib/meterlog.c lib/meterlog_verify.c lib/meterlog_proof.c
 $(eval $(call aicn_fuzz,fuzz_record,tests/records/fuzz_record.c $(RECORDS_FUZZ_SRCS)))
 $(eval $(call aicn_fuzz,fuzz_meterlog,tests/records/fuzz_meterlog.c $(RECORDS_FUZZ_SRCS)))
+BENCHES += tests/bench/records.sh
