@@ -16,14 +16,16 @@ machine="$(nproc) cores, $(uname -r), load $(cut -d' ' -f1 /proc/loadavg)"
 num() { sed 's/[^0-9.]//g'; }
 ratio() { python3 -c "import sys; print(f'{float(sys.argv[1]) / float(sys.argv[2]) * 100:.1f}%')" "$1" "$2"; }
 
-# openssl speed's summary line: "253 bits EdDSA (Ed25519)   0.0000s   0.0001s  23973.0   7955.3"
+# openssl speed's summary line: "253 bits EdDSA (Ed25519)   0.0000s   0.0001s  23973.0   7955.3".
+# -elapsed: divide by wall-clock time like ours (by default openssl speed divides by its
+# CPU user time, which on a shared machine is not comparable).
 ossl_speed() { # ARGS... -> "sign/s verify/s"
-	openssl speed "$@" ed25519 2>/dev/null | grep 'EdDSA (Ed25519)' | tail -n1 | awk '{print $(NF-1), $NF}'
+	openssl speed -elapsed "$@" ed25519 2>/dev/null | grep 'EdDSA (Ed25519)' | tail -n1 | awk '{print $(NF-1), $NF}'
 }
 
 echo "### Ed25519 sign/verify, one core, side by side"
-read -r o_sign o_verify < <(ossl_speed -seconds "$SECS")
 read -r a_sign a_verify < <("$A" audit bench-keys --seconds "$SECS")
+read -r o_sign o_verify < <(ossl_speed -seconds "$SECS")
 echo "| what | ours (libaicn key_signer/key_verifier) | openssl speed ed25519 | ratio |"
 echo "|---|---|---|---|"
 echo "| sign/s | $a_sign | $o_sign | $(ratio "$a_sign" "$o_sign") |"
@@ -58,7 +60,10 @@ read -r _ m_verify1 < <(ossl_speed -multi 2 -seconds "$SECS")
 full=$("$A" audit verify "$LOG" --key "$CACHE/records.pub" --threads 2)
 read -r _ m_verify2 < <(ossl_speed -multi 2 -seconds "$SECS")
 m_verify=$(python3 -c "import sys; print(f'{(float(sys.argv[1]) + float(sys.argv[2])) / 2:.1f}')" "$m_verify1" "$m_verify2")
-cpo=$("$A" audit verify "$LOG" --key "$CACHE/records.pub" --threads 2 --checkpoints-only)
+TIMEFORMAT='%U %S'
+cpu=$({ time "$A" audit verify "$LOG" --key "$CACHE/records.pub" --threads 2 --checkpoints-only >"$TMP/cpo"; } 2>&1)
+cpo=$(cat "$TMP/cpo")
+cpu_s=$(echo "$cpu" | awk '{print $1 + $2}')
 full_rate=$(echo "$full" | sed -n 's/.*s, \([0-9]*\) records\/s.*/\1/p')
 full_secs=$(echo "$full" | sed -n 's/.*(\([0-9.]*\) s,.*/\1/p')
 cpo_rate=$(echo "$cpo" | sed -n 's/.*s, \([0-9]*\) records\/s.*/\1/p')
@@ -66,6 +71,6 @@ cpo_secs=$(echo "$cpo" | sed -n 's/.*(\([0-9.]*\) s,.*/\1/p')
 echo "| mode | time | records/s | bound | ratio | target |"
 echo "|---|---|---|---|---|---|"
 echo "| full (every record signature, chain, sequence, time, roots, consistency) | ${full_secs} s | $full_rate | openssl speed -multi 2 verify: $m_verify/s (before $m_verify1, after $m_verify2) | $(ratio "$full_rate" "$m_verify") | ≥ 90% |"
-echo "| --checkpoints-only (chain + tree hashes, checkpoint signatures) | ${cpo_secs} s | $cpo_rate | 500 000 records/s | $(ratio "$cpo_rate" 500000) | ≥ 100% |"
+echo "| --checkpoints-only (chain + tree hashes, checkpoint signatures) | ${cpo_secs} s wall, ${cpu_s} CPU-s | $cpo_rate | 500 000 records/s | $(ratio "$cpo_rate" 500000) | ≥ 100% |"
 echo
 echo "machine: $machine"
