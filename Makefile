@@ -25,6 +25,8 @@ endif
 CLANG ?= clang
 BPFTOOL ?= bpftool
 AR ?= ar
+# The release, from include/aicn/version.h (packages and --version agree).
+VERSION := $(shell sed -n 's/^\#define AICN_VERSION "\(.*\)"/\1/p' include/aicn/version.h)
 ARCH := $(shell uname -m)
 BPF_ARCH := $(patsubst x86_64,x86,$(patsubst aarch64,arm64,$(ARCH)))
 

@@ -1,14 +1,12 @@
 /* aicnctl.c -- the one CLI for renters, operators, auditors and admins: dispatch to command families. */
 #include <aicn/compiler.h>
 #include <aicn/log.h>
+#include <aicn/version.h>
 
 #include "cmd.h"
 
 #include <string.h>
 
-#ifndef AICN_VERSION
-#define AICN_VERSION "0.1.0"
-#endif
 
 /* Families register here, one line each (declared next to the table). */
 int cmd_audit(int argc, char **argv);
