@@ -47,13 +47,18 @@ static const struct proto_field f_register[] = {
 	I("cores", 1, 1, 65536),	     /* cores on the host */
 	I("mem_mb", 1, 1, (int64_t)1 << 32), /* memory on the host */
 	I("cores_offered", 1, 1, 65536),     /* cores lent to the network (cap) */
-	I("ask_price", 1, 0, I64_MAX),	     /* micro-AICN per core-hour */
+	I("ask_price", 1, 0, I64_MAX),	     /* base units (1e-9 AICN) per CPU-hour */
 	S("location", 1, 1, 64),	     /* e.g. "eu-west/fr" */
 	I("renewable_pm", 1, 0, 1000),	     /* renewable energy fraction, per mille */
 	{"windows", PK_ARR_OBJ, 0, 0, 64, f_window, NULL}, /* availability; none = always */
 	I("perf_score", 1, 0, 1000000000),		   /* benchmark score */
 	S("agent_version", 1, 1, 64),
-	S("arch", 0, 1, 16), /* "x86_64" */
+	S("arch", 0, 1, 16),			     /* "x86_64" */
+	I("mem_offered_mb", 0, 1, (int64_t)1 << 32), /* memory lent (cap); default mem_mb */
+	S("window", 0, 0, 512),		     /* availability, the agent's spec in its local time */
+	I("utc_offset_s", 0, -50400, 50400), /* the agent's local time minus UTC now */
+	I("max_tasks", 0, 1, 4096),	     /* concurrent tasks accepted */
+	{"running", PK_ARR_STR, 0, 0, 4096, NULL, NULL}, /* task ids still running (reconnect) */
 	END,
 };
 
@@ -79,9 +84,11 @@ static const struct proto_field f_task_offer[] = {
 	I("cores", 1, 1, 65536),
 	I("mem_mb", 1, 1, (int64_t)1 << 32),
 	I("max_cpu_ns", 1, 1, I64_MAX),	 /* CPU budget */
-	I("price", 1, 0, I64_MAX),	 /* micro-AICN per core-hour */
+	I("price", 1, 0, I64_MAX),	 /* agreed base units per CPU-hour */
 	I("deadline_ms", 0, 0, I64_MAX), /* wall-clock limit */
 	I("replica", 0, 0, 64),		 /* Proof-of-Compute replica index */
+	S("renter", 0, 1, 128),		 /* account charged (goes into the usage record) */
+	I("pow_bits", 0, 0, 64),	 /* Proof-of-Work difficulty for the result stamp */
 	END,
 };
 
@@ -114,13 +121,16 @@ static const struct proto_field f_blob_put[] = {
 static const char *const task_states[] = {"pulling", "starting", "running", "exited",
 					  "failed",  "killed",	 NULL};
 static const struct proto_field f_task_status[] = {
-	S("task_id", 1, 1, 64),	     {"state", PK_ENUM, 1, 0, 0, NULL, task_states},
+	S("task_id", 1, 1, 64),
+	{"state", PK_ENUM, 1, 0, 0, NULL, task_states},
 	I("cpu_ns", 1, 0, I64_MAX), /* CPU time so far, from the eBPF meter */
-	I("wall_ns", 0, 0, I64_MAX), END,
+	I("wall_ns", 0, 0, I64_MAX),
+	S("reason", 0, 0, 256), /* failed: why */
+	END,
 };
 
 static const struct proto_field f_usage_record[] = {
-	I("seq", 1, 1, I64_MAX),		 /* the record's sequence in the node's meter log */
+	I("seq", 1, 0, I64_MAX),		 /* the record's sequence in the node's meter log */
 	{"record", PK_OBJ, 1, 0, 0, NULL, NULL}, /* the signed record (records format) */
 	END,
 };
@@ -129,13 +139,15 @@ static const struct proto_field f_task_result[] = {
 	S("task_id", 1, 1, 64),
 	I("exit_code", 1, -255, 255),
 	{"result_digest", PK_DIGEST, 1, 0, 0, NULL, NULL},
-	I("seq", 0, 1, I64_MAX), /* usage record of the run */
+	I("seq", 0, 0, I64_MAX),	 /* the run's final usage record */
+	I("pow_nonce", 0, 0, I64_MAX),	 /* Proof-of-Work stamp over (task, result, record) */
+	I("result_size", 0, 0, I64_MAX), /* bytes of the result blob */
 	END,
 };
 
 static const struct proto_field f_ack[] = {
 	I("ref", 1, 0, ID_MAX),	 /* id of the acknowledged message */
-	I("seq", 0, 1, I64_MAX), /* record sequence, for USAGE_RECORD */
+	I("seq", 0, 0, I64_MAX), /* record sequence, for USAGE_RECORD */
 	END,
 };
 

@@ -4,6 +4,7 @@ BINS += $(B)/bin/aicn-transport-testd
 $(eval $(call aicn_bin,aicn-loadgen,tests/bench/loadgen.c,aicn))
 $(eval $(call aicn_test,test_frame,tests/transport/test_frame.c,aicn))
 $(eval $(call aicn_test,test_proto,tests/transport/test_proto.c,aicn))
+$(eval $(call aicn_test,test_market_proto,tests/transport/test_market_proto.c,aicn))
 $(eval $(call aicn_test,test_loop,tests/transport/test_loop.c,aicn))
 TEST_SCRIPTS += tests/transport/tls_refusals.sh
 $(eval $(call aicn_link,$(B)/bin/aicn-outbox-agent,tests/transport/outbox_agent.c,aicn-agent aicn))

@@ -110,7 +110,7 @@ static void bad_fields_refused(void)
 	expect_bad(PROTO_TASK_STATUS, "{\"task_id\":\"t\",\"state\":\"dancing\",\"cpu_ns\":1}",
 		   "state");
 	expect_bad(PROTO_BLOB_GET, "{\"digest\":\"sha256:xyz\"}", "digest");
-	expect_bad(PROTO_USAGE_RECORD, "{\"seq\":0,\"record\":{}}", "seq: out of range");
+	expect_bad(PROTO_USAGE_RECORD, "{\"seq\":-1,\"record\":{}}", "seq: out of range");
 	expect_bad(PROTO_USAGE_RECORD, "{\"seq\":1,\"record\":[]}", "record: not an object");
 }
 
