@@ -7,7 +7,6 @@
 
 #include <string.h>
 
-
 /* Families register here, one line each (declared next to the table). */
 int cmd_audit(int argc, char **argv);
 int cmd_ca(int argc, char **argv);
