@@ -1,6 +1,7 @@
 /* cgroup.c -- create, limit, attach, measure, kill and remove task cgroups under our own cgroup (v2, or v1+v2 hybrid). */
 #include <aicn/cgroup.h>
 #include <aicn/compiler.h>
+#include <aicn/fileio.h>
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -42,8 +43,6 @@ static int read_file(const char *dir, const char *file, char *buf, size_t size)
 {
 	char path[PATH_MAX];
 	_cleanup_close_ int fd = -1;
-	size_t got = 0;
-
 	if (size == 0)
 		return -EINVAL;
 	memset(buf, 0, size);
@@ -52,19 +51,7 @@ static int read_file(const char *dir, const char *file, char *buf, size_t size)
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return -errno;
-	while (got + 1 < size) {
-		ssize_t n = read(fd, buf + got, size - 1 - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	buf[got] = '\0';
-	return (int)got;
+	return read_fd_into(fd, buf, size);
 }
 
 /* Find "key value" in a flat-keyed file such as cpu.stat or memory.events. */

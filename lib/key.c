@@ -1,5 +1,6 @@
 /* key.c -- the node's Ed25519 key on OpenSSL 3 EVP: create-on-first-use with mode 0600, load, sign, verify. */
 #include <aicn/compiler.h>
+#include <aicn/fileio.h>
 #include <aicn/hash.h>
 #include <aicn/key.h>
 
@@ -8,6 +9,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -43,9 +45,7 @@ int key_generate(EVP_PKEY **ret_key)
 static int read_small_file(const char *path, int private, char **ret_buf, size_t *ret_len)
 {
 	_cleanup_close_ int fd = -1;
-	_cleanup_free_ char *buf = NULL;
 	struct stat st;
-	size_t len = 0;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
@@ -58,26 +58,7 @@ static int read_small_file(const char *path, int private, char **ret_buf, size_t
 		return -EPERM;
 	if (st.st_size > KEY_FILE_MAX)
 		return -EFBIG;
-	buf = malloc(KEY_FILE_MAX + 1);
-	if (!buf)
-		return -ENOMEM;
-	for (;;) {
-		ssize_t n = read(fd, buf + len, KEY_FILE_MAX - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len == KEY_FILE_MAX)
-			return -EFBIG;
-	}
-	buf[len] = '\0';
-	*ret_buf = TAKE_PTR(buf);
-	*ret_len = len;
-	return 0;
+	return read_fd_all(fd, KEY_FILE_MAX - 1, ret_buf, ret_len);
 }
 
 static void wipe_free(char *buf, size_t len)
@@ -341,48 +322,84 @@ int key_node_id(const EVP_PKEY *key, char ret_id[NODE_ID_HEX_LEN + 1])
  * saves the provider lookup per signature; where a release refuses reuse, the
  * context is initialised again and the call retried.
  */
-struct key_signer {
+struct key_op {
 	EVP_MD_CTX *md; /* initialised once for key */
 	EVP_PKEY *key;	/* our reference */
+	bool sign;	/* DigestSign rather than DigestVerify */
+};
+
+struct key_signer {
+	struct key_op op;
 };
 
 struct key_verifier {
-	EVP_MD_CTX *md;
-	EVP_PKEY *key;
+	struct key_op op;
 };
 
-int key_signer_new(EVP_PKEY *key, struct key_signer **ret_s)
+static int op_init(struct key_op *op)
 {
-	struct key_signer *s;
+	int r;
+
+	if (!op->md)
+		op->md = EVP_MD_CTX_new();
+	else if (EVP_MD_CTX_reset(op->md) != 1)
+		return -EIO;
+	if (!op->md)
+		return -ENOMEM;
+	r = op->sign ? EVP_DigestSignInit(op->md, NULL, NULL, NULL, op->key)
+		     : EVP_DigestVerifyInit(op->md, NULL, NULL, NULL, op->key);
+	ERR_clear_error();
+	return r == 1 ? 0 : -EINVAL;
+}
+
+/* Allocate the public wrapper (whose first member is the op) for an Ed25519 key. */
+static int op_new(EVP_PKEY *key, bool sign, void **ret)
+{
+	struct key_op *op;
 
 	if (!is_ed25519(key))
 		return -EINVAL;
-	s = calloc(1, sizeof(*s));
-	if (!s)
+	op = calloc(1, sizeof(*op));
+	if (!op)
 		return -ENOMEM;
-	s->key = key;
+	op->key = key;
+	op->sign = sign;
 	EVP_PKEY_up_ref(key);
-	s->md = EVP_MD_CTX_new();
-	if (!s->md || EVP_DigestSignInit(s->md, NULL, NULL, NULL, key) != 1) {
-		ERR_clear_error();
-		key_signer_free(s);
+	if (op_init(op) < 0) {
+		EVP_MD_CTX_free(op->md);
+		EVP_PKEY_free(op->key);
+		free(op);
 		return -EINVAL;
 	}
-	*ret_s = s;
+	*ret = op;
 	return 0;
+}
+
+static void op_free(struct key_op *op)
+{
+	if (op) {
+		EVP_MD_CTX_free(op->md);
+		EVP_PKEY_free(op->key);
+		free(op);
+	}
+}
+
+int key_signer_new(EVP_PKEY *key, struct key_signer **ret_s)
+{
+	return op_new(key, true, (void **)ret_s);
 }
 
 int key_signer_sign(struct key_signer *s, const void *msg, size_t len, uint8_t ret_sig[KEY_SIG_LEN])
 {
 	size_t siglen = KEY_SIG_LEN;
 
-	if (EVP_DigestSign(s->md, ret_sig, &siglen, msg, len) == 1 && siglen == KEY_SIG_LEN)
+	if (EVP_DigestSign(s->op.md, ret_sig, &siglen, msg, len) == 1 && siglen == KEY_SIG_LEN)
 		return 0;
 	ERR_clear_error();
+	/* perhaps a release that refuses reuse of the context: initialise it again */
 	siglen = KEY_SIG_LEN;
-	if (EVP_MD_CTX_reset(s->md) == 1 &&
-	    EVP_DigestSignInit(s->md, NULL, NULL, NULL, s->key) == 1 &&
-	    EVP_DigestSign(s->md, ret_sig, &siglen, msg, len) == 1 && siglen == KEY_SIG_LEN)
+	if (op_init(&s->op) == 0 && EVP_DigestSign(s->op.md, ret_sig, &siglen, msg, len) == 1 &&
+	    siglen == KEY_SIG_LEN)
 		return 0;
 	ERR_clear_error();
 	return -EIO;
@@ -390,39 +407,19 @@ int key_signer_sign(struct key_signer *s, const void *msg, size_t len, uint8_t r
 
 struct key_signer *key_signer_free(struct key_signer *s)
 {
-	if (s) {
-		EVP_MD_CTX_free(s->md);
-		EVP_PKEY_free(s->key);
-		free(s);
-	}
+	op_free(s ? &s->op : NULL);
 	return NULL;
 }
 
 int key_verifier_new(EVP_PKEY *key, struct key_verifier **ret_v)
 {
-	struct key_verifier *v;
-
-	if (!is_ed25519(key))
-		return -EINVAL;
-	v = calloc(1, sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	v->key = key;
-	EVP_PKEY_up_ref(key);
-	v->md = EVP_MD_CTX_new();
-	if (!v->md || EVP_DigestVerifyInit(v->md, NULL, NULL, NULL, key) != 1) {
-		ERR_clear_error();
-		key_verifier_free(v);
-		return -EINVAL;
-	}
-	*ret_v = v;
-	return 0;
+	return op_new(key, false, (void **)ret_v);
 }
 
 int key_verifier_check(struct key_verifier *v, const void *msg, size_t len,
 		       const uint8_t sig[KEY_SIG_LEN])
 {
-	int r = EVP_DigestVerify(v->md, sig, KEY_SIG_LEN, msg, len);
+	int r = EVP_DigestVerify(v->op.md, sig, KEY_SIG_LEN, msg, len);
 
 	if (r == 1)
 		return 0;
@@ -430,23 +427,16 @@ int key_verifier_check(struct key_verifier *v, const void *msg, size_t len,
 		return -EBADMSG;
 	/* an error rather than a verdict: perhaps a release that refuses reuse */
 	ERR_clear_error();
-	if (EVP_MD_CTX_reset(v->md) != 1 ||
-	    EVP_DigestVerifyInit(v->md, NULL, NULL, NULL, v->key) != 1) {
-		ERR_clear_error();
+	if (op_init(&v->op) < 0)
 		return -EIO;
-	}
-	r = EVP_DigestVerify(v->md, sig, KEY_SIG_LEN, msg, len);
+	r = EVP_DigestVerify(v->op.md, sig, KEY_SIG_LEN, msg, len);
 	ERR_clear_error();
 	return r == 1 ? 0 : r == 0 ? -EBADMSG : -EIO;
 }
 
 struct key_verifier *key_verifier_free(struct key_verifier *v)
 {
-	if (v) {
-		EVP_MD_CTX_free(v->md);
-		EVP_PKEY_free(v->key);
-		free(v);
-	}
+	op_free(v ? &v->op : NULL);
 	return NULL;
 }
 

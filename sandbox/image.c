@@ -1,6 +1,8 @@
 /* image.c -- open an OCI image layout (directory or tar) and flatten it once into a digest-keyed rootfs cache. */
 #include "internal.h"
 
+#include <aicn/fileio.h>
+
 #include <archive.h>
 #include <archive_entry.h>
 #include <dirent.h>
@@ -11,44 +13,6 @@
 #include <sys/stat.h>
 
 #define LAYOUT_MAX_FILES 100000 /* members of a layout tar */
-
-static int read_all_fd(int fd, size_t max, char **ret_buf, size_t *ret_len)
-{
-	size_t cap = 4096, len = 0;
-	_cleanup_free_ char *buf = malloc(cap + 1);
-
-	if (!buf)
-		return -ENOMEM;
-	for (;;) {
-		ssize_t n;
-
-		if (len == cap) {
-			char *nb;
-
-			if (cap > max)
-				return -EFBIG;
-			cap *= 2;
-			nb = realloc(buf, cap + 1);
-			if (!nb)
-				return -ENOMEM;
-			buf = nb;
-		}
-		n = read(fd, buf + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	if (len > max)
-		return -EFBIG;
-	buf[len] = '\0';
-	*ret_buf = TAKE_PTR(buf);
-	*ret_len = len;
-	return 0;
-}
 
 static int open_blob(int layout_fd, const struct oci_desc *d, struct sbx_err *err)
 {
@@ -92,7 +56,7 @@ static int read_blob(int layout_fd, const struct oci_desc *d, char **ret_buf, si
 	fd = open_blob(layout_fd, d, err);
 	if (fd < 0)
 		return fd;
-	r = read_all_fd(fd, OCI_JSON_MAX, &buf, &len);
+	r = read_fd_all(fd, OCI_JSON_MAX, &buf, &len);
 	if (r < 0)
 		return sbx_fail(err, r, "blob %s cannot be read: %s", d->digest_str, strerror(-r));
 	sha256(buf, len, got);
@@ -382,7 +346,7 @@ static int open_layout_dir(const char *cache_dir, int layout_fd, struct sbx_imag
 	fd = sbx_open_beneath(layout_fd, "index.json", O_RDONLY | O_NOFOLLOW);
 	if (fd < 0)
 		return sbx_fail(err, fd, "image has no readable index.json: %s", strerror(-fd));
-	r = read_all_fd(fd, OCI_JSON_MAX, &buf, &len);
+	r = read_fd_all(fd, OCI_JSON_MAX, &buf, &len);
 	if (r < 0)
 		return sbx_fail(err, r, "index.json cannot be read: %s", strerror(-r));
 	r = oci_index_parse(buf, len, &idx, err);
