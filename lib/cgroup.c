@@ -459,6 +459,53 @@ int cg_open(const struct cg_host *host, const char *parent, const char *name, in
 	return cg_make(host, parent, name, want_v1, 0, ret_cg);
 }
 
+int cg_host_make_room(const struct cg_host *host, const char *leaf)
+{
+	char self[PATH_MAX], dst[PATH_MAX];
+	_cleanup_free_ char *procs = NULL;
+	int r;
+
+	if (!leaf || !valid_component(leaf, strlen(leaf)))
+		return -EINVAL;
+	if (host->layout != CG_LAYOUT_UNIFIED || strcmp(host->v2_self, "/") == 0)
+		return 0; /* v1 has no such rule; the root cgroup is exempt from it */
+	if ((size_t)snprintf(self, sizeof(self), "%s%s", host->v2_mount, host->v2_self) >=
+		    sizeof(self) ||
+	    (size_t)snprintf(dst, sizeof(dst), "%s/%s", self, leaf) >= sizeof(dst))
+		return -ENAMETOOLONG;
+	if (mkdir(dst, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	procs = malloc(1 << 16);
+	if (!procs)
+		return -ENOMEM;
+	/* processes may fork while we move them: repeat until the cgroup is empty */
+	for (int round = 0; round < 16; round++) {
+		int moved = 0;
+
+		r = read_file(self, "cgroup.procs", procs, 1 << 16);
+		if (r < 0)
+			return r;
+		for (char *p = procs; *p;) {
+			char *end;
+			long pid = strtol(p, &end, 10);
+			char num[24];
+
+			if (end == p || pid <= 0)
+				break;
+			snprintf(num, sizeof(num), "%ld", pid);
+			r = write_file(dst, "cgroup.procs", num);
+			/* a process that exited meanwhile is gone, not an error */
+			if (r < 0 && r != -ESRCH)
+				return r;
+			moved++;
+			p = *end ? end + 1 : end;
+		}
+		if (!moved)
+			return 0;
+	}
+	return -EBUSY;
+}
+
 int cg_attach(const struct cg *cg, pid_t pid)
 {
 	char buf[24];

@@ -61,6 +61,16 @@ int cg_open(const struct cg_host *host, const char *parent, const char *name, in
 /* Free the struct only (the cgroup stays). Accepts NULL, returns NULL. */
 struct cg *cg_free(struct cg *cg);
 
+/*
+ * Pure v2 keeps processes and enabled controllers apart: a cgroup whose
+ * children get cpu/memory/pids limits may hold no process itself.  A daemon
+ * started in its own cgroup (a systemd service with Delegate=yes) therefore
+ * moves every process of that cgroup into the child LEAF (created if needed)
+ * before creating task cgroups; host->v2_self stays the delegated root, so
+ * task cgroups become siblings of LEAF.  No-op on hybrid hosts and at the root.
+ */
+int cg_host_make_room(const struct cg_host *host, const char *leaf);
+
 /* Move a process into the cgroup in every hierarchy. */
 int cg_attach(const struct cg *cg, pid_t pid);
 /* Apply limits; a limit that cannot be enforced is an error (-EOPNOTSUPP), never ignored. */

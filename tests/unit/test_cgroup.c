@@ -4,6 +4,7 @@
 
 #include "harness.h"
 
+#include <limits.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -157,14 +158,76 @@ static void test_destroy_kills_daemons(void)
 	free(v2);
 }
 
+/* Count the pids listed in dir/cgroup.procs. */
+static int count_procs(const char *dir)
+{
+	char path[PATH_MAX], line[32];
+	int n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		n++;
+	fclose(f);
+	return n;
+}
+
+static void test_make_room(void)
+{
+	struct cg *cg = NULL;
+	struct cg_host v2host;
+	char rname[64], leaf[PATH_MAX + 8];
+	pid_t pids[2] = {0, 0};
+
+	REQUIRE_ROOT();
+	CHECK(host_ready());
+	snprintf(rname, sizeof(rname), "aicn-test-room.%d", (int)getpid());
+	CHECK_EQ(cg_create(&host, NULL, rname, 0, &cg), 0);
+	for (int i = 0; i < 2; i++) {
+		pids[i] = fork();
+		if (pids[i] == 0) {
+			pause();
+			_exit(0);
+		}
+		CHECK(pids[i] > 0);
+		CHECK_EQ(cg_attach(cg, pids[i]), 0);
+	}
+	/* hybrid hosts and the root cgroup have no "no internal processes" rule: nothing moves */
+	if (host.layout == CG_LAYOUT_HYBRID)
+		CHECK_EQ(cg_host_make_room(&host, "agent"), 0);
+	CHECK_EQ(count_procs(cg->v2_path), 2);
+
+	/* as a delegated pure-v2 service cgroup holding the daemon's processes */
+	v2host = host;
+	v2host.layout = CG_LAYOUT_UNIFIED;
+	CHECK((size_t)snprintf(v2host.v2_self, sizeof(v2host.v2_self), "%s/%s",
+			       strcmp(host.v2_self, "/") ? host.v2_self : "",
+			       rname) < sizeof(v2host.v2_self));
+	CHECK_EQ(cg_host_make_room(&v2host, "../x"), -EINVAL);
+	CHECK_EQ(cg_host_make_room(&v2host, "agent"), 0);
+	snprintf(leaf, sizeof(leaf), "%s/agent", cg->v2_path);
+	CHECK_EQ(count_procs(cg->v2_path), 0);
+	CHECK_EQ(count_procs(leaf), 2);
+	CHECK_EQ(cg_host_make_room(&v2host, "agent"), 0); /* again: nothing left to move */
+	CHECK_EQ(count_procs(leaf), 2);
+
+	for (int i = 0; i < 2; i++)
+		kill(pids[i], SIGKILL);
+	for (int i = 0; i < 2; i++)
+		waitpid(pids[i], NULL, 0);
+	CHECK_EQ(cg_destroy(cg), 0); /* removes the leaf too */
+	CHECK(!dir_exists(leaf));
+}
+
 int main(void)
 {
 	static const struct test_case tests[] = {
-		TEST(test_detect),
-		TEST(test_bad_names),
-		TEST(test_lifecycle),
-		TEST(test_destroy_kills_daemons),
-		{0},
+		TEST(test_detect),    TEST(test_bad_names),
+		TEST(test_lifecycle), TEST(test_destroy_kills_daemons),
+		TEST(test_make_room), {0},
 	};
 
 	return harness_run(tests);
