@@ -225,7 +225,7 @@ static int stake_of(struct ledger *l, const char *owner, int64_t *ret)
 }
 
 int gov_propose(struct ledger *l, const char *proposer, const char *param, int64_t value,
-		int64_t time_ns, uint64_t epoch, int64_t *ret_id)
+		const char *text, int64_t time_ns, uint64_t epoch, int64_t *ret_id)
 {
 	static const char sql_next[] = "SELECT coalesce(max(id), 0) + 1 FROM ledger_proposals";
 	static const char sql_ins[] = "INSERT INTO ledger_proposals(id, proposer, param, value, "
@@ -239,7 +239,7 @@ int gov_propose(struct ledger *l, const char *proposer, const char *param, int64
 	char cause[48];
 	int r;
 
-	if (!param || strlen(param) > 64)
+	if (!param || strlen(param) > 64 || (text && strlen(text) > GOV_TEXT_MAX))
 		return -EINVAL;
 	r = ledger_unit_begin(l, &u);
 	if (r < 0)
@@ -271,7 +271,8 @@ int gov_propose(struct ledger *l, const char *proposer, const char *param, int64
 	data = cJSON_CreateObject();
 	if (!data || !cJSON_AddStringToObject(data, "proposer", proposer) ||
 	    !cJSON_AddStringToObject(data, "param", param) ||
-	    canon_add_i64(data, "value", value) < 0 || canon_add_i64(data, "end_ns", end) < 0) {
+	    canon_add_i64(data, "value", value) < 0 || canon_add_i64(data, "end_ns", end) < 0 ||
+	    (text && !cJSON_AddStringToObject(data, "text", text))) {
 		r = -ENOMEM;
 		goto out;
 	}

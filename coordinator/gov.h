@@ -34,11 +34,13 @@ int gov_release(struct ledger *l, int64_t now_ns, uint64_t epoch);
 
 /*
  * Propose param = value (valid now, checked by econ_param_set); the proposer needs
- * gov_min_stake staked.  Voting ends at time_ns + gov_voting_ns.  -ENOENT unknown
- * parameter, -ERANGE / -EINVAL bad value, -EPERM not enough stake.
+ * gov_min_stake staked.  Voting ends at time_ns + gov_voting_ns.  text (may be NULL,
+ * at most GOV_TEXT_MAX bytes) is the proposer's explanation, kept in the entry.
+ * -ENOENT unknown parameter, -ERANGE / -EINVAL bad value, -EPERM not enough stake.
  */
+#define GOV_TEXT_MAX 1024
 int gov_propose(struct ledger *l, const char *proposer, const char *param, int64_t value,
-		int64_t time_ns, uint64_t epoch, int64_t *ret_id);
+		const char *text, int64_t time_ns, uint64_t epoch, int64_t *ret_id);
 /* One vote per staking account, weighted by its stake now; -EEXIST voted, -ESTALE closed,
  * -EPERM no stake, -ENOENT no such proposal. */
 int gov_vote(struct ledger *l, int64_t proposal, const char *voter, bool yes, int64_t time_ns,

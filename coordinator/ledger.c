@@ -51,7 +51,7 @@ struct ledger {
 	struct {
 		const char *sql; /* cache key: the literal's address */
 		sqlite3_stmt *st;
-	} cache[48];
+	} cache[96];
 	uint64_t batch_size; /* head at ledger_begin, restored on rollback */
 	uint8_t batch_head[SHA256_LEN];
 };
@@ -371,6 +371,36 @@ int ledger_rollback(struct ledger *l)
 bool ledger_in_batch(struct ledger *l)
 {
 	return l->batch;
+}
+
+int ledger_join(struct ledger *l)
+{
+	if (l->batch)
+		return -EBUSY;
+	if (sqlite3_get_autocommit(l->db))
+		return -EINVAL; /* nobody opened a transaction to join */
+	l->batch = true;
+	l->batch_size = l->size;
+	memcpy(l->batch_head, l->head, SHA256_LEN);
+	return 0;
+}
+
+void ledger_leave(struct ledger *l)
+{
+	l->batch = false;
+}
+
+int ledger_reload(struct ledger *l)
+{
+	int r;
+
+	if (l->batch)
+		return -EBUSY;
+	r = load_head(l);
+	if (r < 0)
+		return r;
+	tree_undo(l);
+	return 0;
 }
 
 /* After an undo: leaves of undone entries must not survive in the tree. */
@@ -778,7 +808,8 @@ int ledger_checkpoint(struct ledger *l, EVP_PKEY *key, const char *origin, char 
 	    strncmp(origin, LEDGER_ORIGIN_PREFIX, strlen(LEDGER_ORIGIN_PREFIX)) != 0 ||
 	    strlen(origin) > CHECKPOINT_ORIGIN_MAX)
 		return -EINVAL;
-	if (l->batch)
+	/* an open transaction (ours or a joined one) may hold entries a crash would lose */
+	if (l->batch || !sqlite3_get_autocommit(l->db))
 		return -EBUSY;
 	r = ledger_tree_head(l, &c.size, c.root);
 	if (r < 0)

@@ -82,6 +82,19 @@ int ledger_rollback(struct ledger *l);
 bool ledger_in_batch(struct ledger *l);
 
 /*
+ * Join a transaction its owner opened on the same handle (the coordinator's store
+ * batch, see store_write_begin): appends become part of it and the owner commits
+ * (one fsync for the tasks and their money).  -EINVAL when no transaction is open,
+ * -EBUSY inside a batch.  ledger_leave ends the joined stretch; the head then
+ * includes entries still pending in the owner's transaction, so a checkpoint is
+ * refused until it commits.  If the owner rolls back instead, ledger_reload()
+ * reads the head again.
+ */
+int ledger_join(struct ledger *l);
+void ledger_leave(struct ledger *l);
+int ledger_reload(struct ledger *l);
+
+/*
  * A unit of work spanning several appends and the modules' own ledger_* tables
  * (settle.c, gov.c): all of it lands or none of it.  Begins its own transaction
  * outside a batch, a savepoint inside one.  ledger_unit_end(l, &u, r) commits when
@@ -163,8 +176,9 @@ int ledger_tree_head(struct ledger *l, uint64_t *ret_size, uint8_t ret_root[32])
 /*
  * A C2SP signed checkpoint (same format as the meter log's, see checkpoint.h) of the
  * committed ledger, signed with the coordinator's Ed25519 key under origin (which
- * must start with LEDGER_ORIGIN_PREFIX).  Refused inside a batch (-EBUSY): a
- * checkpoint only ever covers committed entries.  free() *ret_note.
+ * must start with LEDGER_ORIGIN_PREFIX).  Refused inside a batch or while any
+ * transaction is open on the handle (-EBUSY): a checkpoint only ever covers
+ * committed entries.  free() *ret_note.
  */
 #define LEDGER_ORIGIN_PREFIX "aicn/ledger/"
 int ledger_checkpoint(struct ledger *l, EVP_PKEY *key, const char *origin, char **ret_note);

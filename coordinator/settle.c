@@ -244,7 +244,9 @@ int settle_usage(struct ledger *l, const struct econ_params *p, const struct set
 	struct econ_fee_split fs;
 	struct escrow_row e = {0};
 	struct ledger_unit unit;
-	int64_t charge, escrow_left, work_ns;
+	int64_t charge, escrow_left, work_ns, price;
+	const char *payer;
+	bool treasury;
 	size_t n = 0;
 	sqlite3_stmt *st;
 	int r;
@@ -259,6 +261,10 @@ int settle_usage(struct ledger *l, const struct econ_params *p, const struct set
 		if (memcmp(h, u->record_hash, SHA256_LEN) != 0)
 			return -EINVAL;
 	}
+	treasury = u->payer && strcmp(u->payer, LEDGER_TREASURY) == 0;
+	if ((u->payer && !treasury) || (u->price < 0 && u->price != SETTLE_PRICE_ESCROW) ||
+	    u->price > ECON_MAX_AMOUNT)
+		return -EINVAL;
 	if (!task_valid(u->task) || !ledger_account_valid(u->node) ||
 	    !ledger_account_valid(u->provider) || u->cpu_ns < 0 || u->cpu_ns > ECON_MAX_CPU_NS ||
 	    u->renewable_ppm < 0 || u->renewable_ppm > ECON_PPM || u->node_seq > INT64_MAX ||
@@ -280,21 +286,23 @@ int settle_usage(struct ledger *l, const struct econ_params *p, const struct set
 		r = escrow_get(l, u->task, &e);
 	if (r >= 0 && e.closed)
 		r = -ESTALE;
-	if (r >= 0 && e.settled >= e.replicas)
+	if (r >= 0 && !treasury && e.settled >= e.replicas)
 		r = -ENOSPC;
+	price = u->price == SETTLE_PRICE_ESCROW || u->price > e.price ? e.price : u->price;
+	payer = treasury ? LEDGER_TREASURY : acct;
 	if (r >= 0)
-		r = econ_charge(u->cpu_ns, e.max_cpu_ns, e.price, &charge) < 0 ? -EINVAL : 0;
+		r = econ_charge(u->cpu_ns, e.max_cpu_ns, price, &charge) < 0 ? -EINVAL : 0;
 	if (r >= 0)
-		r = ledger_balance(l, acct, &escrow_left);
+		r = ledger_balance(l, payer, &escrow_left);
 	if (r >= 0 && charge > escrow_left)
-		r = -ENOSPC; /* cannot happen: escrow rounds up, charges round down */
+		r = -ENOSPC; /* escrow: cannot happen (rounds up, charges round down) */
 	if (r >= 0)
 		r = econ_fee_split(p, charge, &fs) < 0 ? -EINVAL : 0;
 	if (r < 0)
 		goto out;
 
 	if (charge)
-		ps[n++] = (struct ledger_posting){acct, -charge};
+		ps[n++] = (struct ledger_posting){payer, -charge};
 	if (fs.provider)
 		ps[n++] = (struct ledger_posting){u->provider, fs.provider};
 	if (fs.maintenance)
@@ -306,11 +314,11 @@ int settle_usage(struct ledger *l, const struct econ_params *p, const struct set
 	work_ns = u->cpu_ns < e.max_cpu_ns ? u->cpu_ns : e.max_cpu_ns;
 	data = cJSON_CreateObject();
 	if (!data || canon_add_i64(data, "cpu_ns", work_ns) < 0 ||
-	    canon_add_i64(data, "price", e.price) < 0 ||
-	    canon_add_i64(data, "charge", charge) < 0 ||
+	    canon_add_i64(data, "price", price) < 0 || canon_add_i64(data, "charge", charge) < 0 ||
 	    canon_add_i64(data, "renewable_ppm", u->renewable_ppm) < 0 ||
 	    canon_add_i64(data, "fee_bps", p->fee_bps) < 0 ||
-	    !cJSON_AddStringToObject(data, "provider", u->provider)) {
+	    !cJSON_AddStringToObject(data, "provider", u->provider) ||
+	    (treasury && !cJSON_AddStringToObject(data, "payer", LEDGER_TREASURY))) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -341,15 +349,17 @@ int settle_usage(struct ledger *l, const struct econ_params *p, const struct set
 	r = ledger_append(l, &a, NULL);
 	if (r < 0)
 		goto out;
-	st = ledger_stmt(l, sql_esc);
-	if (!st) {
-		r = -EIO;
-		goto out;
+	if (!treasury) {
+		st = ledger_stmt(l, sql_esc);
+		if (!st) {
+			r = -EIO;
+			goto out;
+		}
+		sqlite3_bind_text(st, 1, u->task, -1, SQLITE_STATIC);
+		r = run(st);
+		if (r < 0)
+			goto out;
 	}
-	sqlite3_bind_text(st, 1, u->task, -1, SQLITE_STATIC);
-	r = run(st);
-	if (r < 0)
-		goto out;
 	st = ledger_stmt(l, sql_work);
 	if (!st) {
 		r = -EIO;
@@ -862,6 +872,7 @@ struct settle_audit {
 	struct econ_params p; /* in force at the entry being checked */
 	struct amap work;     /* (epoch, node) -> settled work */
 	struct amap stakes;   /* stake:* and fee:staking balances */
+	struct amap escrows;  /* task -> price escrowed (the most a charge may use) */
 	uint64_t checked;
 	uint64_t settled;   /* settle entries */
 	uint64_t signed_ok; /* ... carrying a record whose signature verified */
@@ -954,6 +965,7 @@ struct settle_audit *settle_audit_free(struct settle_audit *a)
 		return NULL;
 	amap_done(&a->work);
 	amap_done(&a->stakes);
+	amap_done(&a->escrows);
 	free(a);
 	return NULL;
 }
@@ -1043,13 +1055,34 @@ static int audit_record(struct settle_audit *a, uint64_t seq, const cJSON *usage
 	return 0;
 }
 
+/* Remember the price each task escrowed: no charge may use a higher one. */
+static int audit_escrow(struct settle_audit *a, uint64_t seq, const cJSON *body, char *reason,
+			size_t len)
+{
+	const cJSON *d = cJSON_GetObjectItemCaseSensitive(body, "data");
+	const char *cause;
+	struct amap_slot *s;
+	int64_t price;
+	int r;
+
+	if (!d || canon_get_i64(d, "price", &price) < 0 ||
+	    canon_get_str(body, "cause", &cause) < 0 || strncmp(cause, "task:", 5) != 0)
+		return bad(reason, len, seq, "escrow figures missing");
+	r = amap_get(&a->escrows, cause + 5, &s);
+	if (r < 0)
+		return r;
+	s->a = price;
+	return 0;
+}
+
 static int audit_settle(struct settle_audit *a, uint64_t seq, uint64_t epoch, const cJSON *body,
 			char *reason, size_t len)
 {
 	const cJSON *u = cJSON_GetObjectItemCaseSensitive(body, "usage");
 	const cJSON *d = cJSON_GetObjectItemCaseSensitive(body, "data");
-	const char *task, *node, *provider;
+	const char *task, *node, *provider, *payer = NULL;
 	int64_t cpu, price, charge, fee_bps, renew, want;
+	struct amap_slot *esc;
 	char escrow[LEDGER_ACCOUNT_MAX + 1], key[LEDGER_ACCOUNT_MAX + 32];
 	struct ledger_posting ps[5];
 	struct econ_fee_split fs;
@@ -1066,13 +1099,22 @@ static int audit_settle(struct settle_audit *a, uint64_t seq, uint64_t epoch, co
 		return bad(reason, len, seq, "settlement figures missing");
 	if (econ_charge(cpu, cpu, price, &want) < 0 || want != charge)
 		return bad(reason, len, seq, "charge is not cpu x price");
+	esc = amap_find(&a->escrows, task);
+	if (!esc || !esc->key)
+		return bad(reason, len, seq, "a charge for a task without an escrow");
+	if (price > esc->a)
+		return bad(reason, len, seq, "charged above the price escrowed for the task");
+	if (cJSON_GetObjectItemCaseSensitive(d, "payer") &&
+	    (canon_get_str(d, "payer", &payer) < 0 || strcmp(payer, LEDGER_TREASURY) != 0))
+		return bad(reason, len, seq,
+			   "a charge paid by neither the escrow nor the treasury");
 	if (fee_bps != a->p.fee_bps)
 		return bad(reason, len, seq, "fee differs from the fee_bps in force");
 	if (econ_fee_split(&a->p, charge, &fs) < 0 ||
 	    name2(escrow, sizeof(escrow), "escrow:", task) < 0)
 		return bad(reason, len, seq, "charge out of range");
 	if (charge)
-		ps[n++] = (struct ledger_posting){escrow, -charge};
+		ps[n++] = (struct ledger_posting){payer ? payer : escrow, -charge};
 	if (fs.provider)
 		ps[n++] = (struct ledger_posting){provider, fs.provider};
 	if (fs.maintenance)
@@ -1255,6 +1297,8 @@ int settle_audit_visit(void *ctx, uint64_t seq, const cJSON *body, char *reason,
 		    econ_param_set_field(&a->p, name, value) < 0)
 			return bad(reason, reason_len, seq, "parameter change not applicable");
 		a->checked++;
+	} else if (strcmp(kind, "escrow") == 0) {
+		r = audit_escrow(a, seq, body, reason, reason_len);
 	} else if (strcmp(kind, "settle") == 0) {
 		r = audit_settle(a, seq, epoch, body, reason, reason_len);
 		a->checked++;

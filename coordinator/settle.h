@@ -15,7 +15,8 @@
  * cause: repeating a call with the same cause returns -EEXIST and changes nothing.
  */
 
-#define SETTLE_TASK_MAX 96 /* bytes of a task id: the account name rules apply */
+#define SETTLE_TASK_MAX 96	 /* bytes of a task id: the account name rules apply */
+#define SETTLE_PRICE_ESCROW (-1) /* settle_usage_req.price: charge the escrow's price */
 
 /* Operator's faucet / genesis: kind "mint", cause as given (a request id). */
 int settle_mint(struct ledger *l, const char *account, int64_t amount, const char *cause,
@@ -27,7 +28,7 @@ int settle_transfer(struct ledger *l, const char *from, const char *to, int64_t 
 struct settle_escrow_req {
 	const char *task;
 	const char *renter;	    /* account charged */
-	int64_t price_per_cpu_hour; /* effective price at submit (ask x multiplier) */
+	int64_t price_per_cpu_hour; /* the most per CPU-hour (max_price); charges may be lower */
 	int64_t max_cpu_ns;	    /* the renter's cap per replica */
 	unsigned replicas;	    /* replicas to pay for (1 + planned replicas) */
 	int64_t time_ns;
@@ -46,7 +47,11 @@ struct settle_usage_req {
 	int64_t cpu_ns;		 /* validated CPU ns (the meter's figure) */
 	int64_t renewable_ppm;	 /* the node's declared renewable share */
 	int64_t time_ns;
-	uint64_t epoch; /* reward epoch the work counts in */
+	uint64_t epoch;	   /* reward epoch the work counts in */
+	int64_t price;	   /* agreed in the offer, per CPU-hour; charged min(price, escrow's);
+			 * SETTLE_PRICE_ESCROW: the escrow's price (the renter's maximum) */
+	const char *payer; /* NULL: escrow:<task>, one of the replicas the renter paid for;
+			    * LEDGER_TREASURY: a validation replica the network added */
 	/* Optional, and what makes the charge auditable offline: the agent-signed record
 	 * line itself (record_hash must be its SHA-256) and the node's raw Ed25519 public
 	 * key from its certificate (its SHA-256 is the node id).  Kept in the entry. */
@@ -55,8 +60,12 @@ struct settle_usage_req {
 	const uint8_t *node_pubkey; /* 32 bytes, required with record_line */
 };
 /*
- * Pay one validated usage record out of the task's escrow: charge = cpu x price
- * (capped), provider gets charge - fee, the fee goes to the three fee accounts.
+ * Pay one validated usage record out of the task's escrow (or, for a network
+ * validation replica, out of the treasury): charge = min(cpu, cap) x price, price
+ * the agreed one capped by the escrow's; provider gets charge - fee, the fee goes to
+ * the three fee accounts.  Treasury-paid records do not use up the escrow's replicas
+ * (-ENOSPC when the treasury cannot pay: settle at price 0 then, the work still
+ * counts toward the epoch reward).
  * Kind "settle", cause "record:<hex>"; the record hash and (node, seq) are each
  * paid once: a duplicate or replay returns -EEXIST and pays nothing.  The caller
  * has already checked the record (signature, econ_check_usage, PoW, quorum).

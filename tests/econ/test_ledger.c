@@ -172,7 +172,8 @@ static void test_tamper(void)
 static int pay(struct fx *f, const char *task, const char *node, uint64_t seq, int64_t cpu,
 	       uint8_t hash[32])
 {
-	struct settle_usage_req u = {.task = task,
+	struct settle_usage_req u = {.price = SETTLE_PRICE_ESCROW,
+				     .task = task,
 				     .node = node,
 				     .node_seq = seq,
 				     .provider = node,
@@ -215,7 +216,8 @@ static void test_escrow_and_replay(void)
 	/* 30 CPU-minutes: charge 1 AICN, fee 5 % */
 	tu_hash("rec", 1, h);
 	memset(&u, 0, sizeof(u));
-	u = (struct settle_usage_req){.task = "t1",
+	u = (struct settle_usage_req){.price = SETTLE_PRICE_ESCROW,
+				      .task = "t1",
 				      .node = "node-a",
 				      .node_seq = 7,
 				      .provider = "owner-a",
@@ -378,7 +380,8 @@ static void test_epoch_rewards(void)
 					.replicas = 3,
 					.time_ns = S,
 					.epoch = 5};
-	struct settle_usage_req u = {.task = "te", .time_ns = 2 * S, .epoch = 5};
+	struct settle_usage_req u = {
+		.price = SETTLE_PRICE_ESCROW, .task = "te", .time_ns = 2 * S, .epoch = 5};
 	struct settle_epoch_result res;
 	struct ledger_report rep;
 	int64_t mult;
@@ -454,11 +457,11 @@ static void test_governance(void)
 	CHECK_EQ(gov_stake(f.l, "b", 300 * ECON_UNIT, "s2", 1, 0), 0);
 	CHECK_EQ(gov_stake(f.l, "c", 50 * ECON_UNIT, "s3", 1, 0), 0);
 	/* c has too little stake to propose; unknown or out-of-range values refused */
-	CHECK_EQ(gov_propose(f.l, "c", "fee_bps", 100, H, 0, &id), -EPERM);
-	CHECK_EQ(gov_propose(f.l, "a", "no_such", 100, H, 0, &id), -ENOENT);
-	CHECK_EQ(gov_propose(f.l, "a", "fee_bps", 20000, H, 0, &id), -ERANGE);
+	CHECK_EQ(gov_propose(f.l, "c", "fee_bps", 100, NULL, H, 0, &id), -EPERM);
+	CHECK_EQ(gov_propose(f.l, "a", "no_such", 100, NULL, H, 0, &id), -ENOENT);
+	CHECK_EQ(gov_propose(f.l, "a", "fee_bps", 20000, NULL, H, 0, &id), -ERANGE);
 	/* a proposal that passes: 900 of 950 staked vote, 600 yes */
-	CHECK_EQ(gov_propose(f.l, "a", "fee_bps", 100, H, 0, &id), 0);
+	CHECK_EQ(gov_propose(f.l, "a", "fee_bps", 100, NULL, H, 0, &id), 0);
 	CHECK_EQ(gov_vote(f.l, id, "a", true, H + 1, 0), 0);
 	CHECK_EQ(gov_vote(f.l, id, "a", true, H + 2, 0), -EEXIST);
 	CHECK_EQ(gov_vote(f.l, id, "b", false, H + 3, 0), 0);
@@ -480,7 +483,7 @@ static void test_governance(void)
 		CHECK_EQ(fs.provider, 9900);
 	}
 	/* a proposal without quorum fails: only c (50 of 950 = 5 % < 30 %) votes */
-	CHECK_EQ(gov_propose(f.l, "b", "fee_bps", 900, 2 * P.gov_voting_ns, 2, &id2), 0);
+	CHECK_EQ(gov_propose(f.l, "b", "fee_bps", 900, NULL, 2 * P.gov_voting_ns, 2, &id2), 0);
 	CHECK_EQ(gov_vote(f.l, id2, "c", true, 2 * P.gov_voting_ns + 1, 2), 0);
 	CHECK_EQ(gov_tick(f.l, 4 * P.gov_voting_ns, 3), 1);
 	CHECK_EQ(gov_proposal_state(f.l, id2, &st), 0);
@@ -517,7 +520,8 @@ static void test_audit_recomputes(void)
 					.time_ns = S,
 					.epoch = 1};
 	struct econ_params wrong;
-	struct settle_usage_req u = {.task = "ta",
+	struct settle_usage_req u = {.price = SETTLE_PRICE_ESCROW,
+				     .task = "ta",
 				     .node = "n1",
 				     .node_seq = 1,
 				     .provider = "n1",
@@ -633,7 +637,8 @@ static void test_signed_records(void)
 	CHECK_EQ(settle_escrow_open(f.l, &req, NULL), 0);
 	/* the genuine record: the charge points to it and its signature verifies */
 	CHECK_EQ(signed_record(node_key, "ts", 0, 600 * S, &line, &len), 0);
-	u = (struct settle_usage_req){.task = "ts",
+	u = (struct settle_usage_req){.price = SETTLE_PRICE_ESCROW,
+				      .task = "ts",
 				      .node = node_id,
 				      .node_seq = 0,
 				      .provider = "owner",
@@ -680,7 +685,8 @@ static void test_signed_records(void)
 	CHECK_EQ(settle_mint(f.l, "r", 10 * ECON_UNIT, "f", 1, 0), 0);
 	CHECK_EQ(settle_escrow_open(f.l, &req, NULL), 0);
 	CHECK_EQ(signed_record(node_key, "ts", 0, 600 * S, &line, &len), 0);
-	u = (struct settle_usage_req){.task = "ts",
+	u = (struct settle_usage_req){.price = SETTLE_PRICE_ESCROW,
+				      .task = "ts",
 				      .node = node_id,
 				      .node_seq = 0,
 				      .provider = "owner",
@@ -698,7 +704,8 @@ static void test_signed_records(void)
 	au = settle_audit_free(au);
 	free(line);
 	/* strict audit: a charge without its record fails */
-	u = (struct settle_usage_req){.task = "ts",
+	u = (struct settle_usage_req){.price = SETTLE_PRICE_ESCROW,
+				      .task = "ts",
 				      .node = "n9",
 				      .node_seq = 0,
 				      .provider = "o",

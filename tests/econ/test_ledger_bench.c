@@ -69,7 +69,8 @@ static double settle_run(sqlite3 *db, int tasks, int batch, int pow_bits, int of
 					 .kernel_cpu_ns = 100 * S + id,
 					 .start_ns = 11 * S,
 					 .end_ns = 70 * S};
-		struct settle_usage_req u = {.task = task,
+		struct settle_usage_req u = {.price = SETTLE_PRICE_ESCROW,
+					     .task = task,
 					     .node = node,
 					     .node_seq = (uint64_t)id,
 					     .provider = node,

@@ -43,7 +43,8 @@ static void build_ledger(void)
 					.replicas = 1,
 					.time_ns = S,
 					.epoch = 0};
-	struct settle_usage_req u = {.task = "job1",
+	struct settle_usage_req u = {.price = SETTLE_PRICE_ESCROW,
+				     .task = "job1",
 				     .node = "node1",
 				     .node_seq = 0,
 				     .provider = "owner1",

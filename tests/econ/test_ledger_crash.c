@@ -109,7 +109,8 @@ static int workload(const char *path, unsigned seed, int ready_fd)
 		r = ledger_begin(l);
 		for (; r >= 0 && batch-- > 0 && i < RECORDS; i++) {
 			char task[32], node[32];
-			struct settle_usage_req u = {.task = task,
+			struct settle_usage_req u = {.price = SETTLE_PRICE_ESCROW,
+						     .task = task,
 						     .node = node,
 						     .node_seq = (uint64_t)i,
 						     .provider = node,

@@ -90,6 +90,7 @@ static void test_random_ops(void)
 		case 4:
 		case 5: { /* settle a record, sometimes a replayed one */
 			struct settle_usage_req u = {
+				.price = SETTLE_PRICE_ESCROW,
 				.task = task,
 				.node = last_node,
 				.provider = last_node,
@@ -161,7 +162,7 @@ static void test_random_ops(void)
 			int64_t id;
 
 			r = gov_propose(l, owner(rnd()), names[rnd() % 4], (int64_t)(rnd() % 4000),
-					now, epoch, &id);
+					NULL, now, epoch, &id);
 			if (r == 0)
 				proposals++;
 			for (int v = 0; v < 4 && proposals; v++)
