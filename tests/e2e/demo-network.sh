@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# demo-network.sh -- the network part of `make demo` (run by tests/demo.sh with E2E_DIR set): a renter
+# and two providers on loopback, from a fresh CA to a closed epoch and a passing audit, narrated.
+. "$(dirname "$0")/lib.sh"
+
+AICN=1000000000
+EPOCH_S=${DEMO_EPOCH_S:-45}
+say() { printf '\n== %s\n' "$*"; }
+# aicn AMOUNT: base units as AICN with 9 decimals
+aicn() { python3 -c "import sys; v = int(sys.argv[1]); print(('-' if v < 0 else '') + '%d.%09d AICN' % divmod(abs(v), 10**9))" "$1"; }
+indent() { sed 's/^/  /'; }
+
+say "network: a CA and certificates (aicnctl ca)"
+net_init
+"$AICN_BIN/aicnctl" ca list --dir "$CA" 2>/dev/null | indent
+echo "  every link is TLS 1.3 with these Ed25519 certificates; an agent's key also signs its usage records"
+
+say "coordinator: SQLite state, a ${EPOCH_S} s epoch for the demo; 100 AICN minted to the renter"
+cat >"$T/params.conf" <<EOF
+# genesis parameters of the demo network: a short epoch so one closes during the demo
+epoch_ns = $((EPOCH_S * 1000000000))
+EOF
+coord_config "params = $T/params.conf"
+"$AICN_BIN/aicn-coordinator" mint --config "$COORD_CONF" renter $((100 * AICN)) 2>&1 | indent
+[ "${PIPESTATUS[0]}" = 0 ] || fail "aicn-coordinator mint"
+coord_start
+echo "  aicn-coordinator listening on 127.0.0.1:$COORD_PORT, state in $T/coord/state/coordinator.db"
+
+say "providers: two agents with different capacities and prices"
+agent_add alpha max_cores=1 max_memory=256M ask_price=$((2 * AICN)) location=eu-west/paris
+agent_add beta max_cores=2 max_memory=512M ask_price=$((3 * AICN)) location=us-east renewable_fraction=0.8
+agent_start alpha
+agent_start beta
+wait_registered alpha beta
+echo "  alpha: 1 core, 2 AICN per CPU-hour, eu-west/paris"
+echo "  beta:  2 cores, 3 AICN per CPU-hour, us-east, 80% renewable"
+echo "  the market as the renter sees it (aicnctl market):"
+ctl market 2>&1 | indent
+
+say "the renter's image: Debian's busybox-static, packed with aicnctl image build-from-rootfs"
+rootfs=$T/rootfs
+mkdir -p "$rootfs/bin" "$rootfs/etc" "$rootfs/tmp" "$rootfs/work"
+cp /bin/busybox "$rootfs/bin/busybox"
+for a in sh echo sleep seq sha256sum date cat uname hostname head expr wc; do ln -s busybox "$rootfs/bin/$a"; done
+echo 'root:x:0:0:root:/:/bin/sh' >"$rootfs/etc/passwd"
+ctl image build-from-rootfs "$rootfs" -o "$T/busybox.oci.tar" 2>&1 | indent
+[ -s "$T/busybox.oci.tar" ] || fail "aicnctl image build-from-rootfs wrote no image"
+echo "  $(du -h "$T/busybox.oci.tar" | cut -f1) OCI archive, sha256 $(sha256sum "$T/busybox.oci.tar" | cut -c1-16)…"
+
+say "tasks: one on a chosen provider, three balanced, one replicated on both"
+MAXP=$((5 * AICN))
+common=(--image "$T/busybox.oci.tar" --memory 32M --max-wall 60 --max-cpu 30 --max-price "$MAXP")
+burn='end=$(($(date +%s) + 1)); n=0; while [ "$(date +%s)" -lt "$end" ]; do n=$((n + 1)); done'
+sub() { # sub LABEL OPTIONS... -- CMD...
+	local label=$1 out id
+	shift
+	out=$(ctl submit --json "$@") || fail "aicnctl submit ($label): $out"
+	id=$(echo "$out" | pj "d['task_id']")
+	printf '  task %-3s %-34s escrow %s\n' "$id" "$label" "$(aicn "$(echo "$out" | pj "d.get('escrow', 0)")")"
+	ids+=("$id")
+}
+ids=()
+sub "on alpha (chosen by the renter)" "${common[@]}" --cores 1 --provider "$(agent_node alpha)" -- \
+	/bin/sh -c "$burn; echo \"primes below 2000: \$(seq 2 1999 | while read -r p; do i=2; while [ \$((i * i)) -le \$p ] && [ \$((p % i)) -ne 0 ]; do i=\$((i + 1)); done; [ \$((i * i)) -gt \$p ] && echo \$p; done | wc -l)\""
+for i in 1 2 3; do
+	sub "balanced #$i" "${common[@]}" --cores 1 -- /bin/sh -c "$burn; echo \"balanced task $i ran on \$(hostname), \$n loops in 1 s\""
+done
+sub "replicated on 2 providers" "${common[@]}" --cores 1 --replicas 2 -- \
+	/bin/sh -c "$burn; echo \"sha256 of 1..5000: \$(seq 1 5000 | sha256sum | cut -c1-16)\""
+
+say "watching task ${ids[0]} (aicnctl watch)"
+AICNCTL_CONFIG=$T/renter.conf timeout 60 "$AICN_BIN/aicnctl" watch "${ids[0]}" 2>&1 | tail -n 6 | indent
+for id in "${ids[@]}"; do wait_task "$id" DONE 60; done
+echo "  all ${#ids[@]} tasks DONE"
+
+say "results (aicnctl result: downloaded, digest checked)"
+for id in "${ids[@]}"; do
+	rm -rf "$T/res-$id" && mkdir -p "$T/res-$id"
+	ctl result "$id" -o "$T/res-$id/result.tar" >/dev/null 2>&1 || fail "aicnctl result $id"
+	tar -xf "$T/res-$id/result.tar" -C "$T/res-$id" || fail "result $id is not a tar archive"
+	printf '  task %-3s on %-11s exit %s: %s\n' "$id" "$(ran_on "$id" | tr '\n' '+' | sed 's/+$//')" \
+		"$(tr -d '\n' <"$T/res-$id/exit_code")" "$(head -n1 "$T/res-$id/stdout")"
+done
+
+say "signed usage records: each final record, its signature checked with the node's public key"
+for n in alpha beta; do
+	openssl pkey -in "$T/$n.key" -pubout >"$T/$n.pub"
+	grep '"type":"final"' "$T/agents/$n/meter.log" | while read -r rec; do
+		echo "$rec" | sed 's/,"sig":"[^"]*"//' | tr -d '\n' >"$T/rec.bin"
+		echo "$rec" | sed 's/.*,"sig":"\([^"]*\)".*/\1/' | base64 -d >"$T/rec.sig"
+		v=$(openssl pkeyutl -verify -rawin -pubin -inkey "$T/$n.pub" -in "$T/rec.bin" -sigfile "$T/rec.sig" 2>&1 | head -n1)
+		echo "$rec" | python3 -c 'import json, sys
+r = json.load(sys.stdin)
+print(f"  {sys.argv[1]:5} seq {r[\"seq\"]:>3} task {r[\"task\"]:>3} replica {r[\"replica\"]}: cpu {r[\"cpu_ns\"] / 1e9:.3f} s (kernel {r[\"cpu_kernel_ns\"] / 1e9:.3f} s) in {r[\"wall_ns\"] / 1e9:.2f} s wall, {r[\"exit_kind\"]} {r[\"exit_status\"]}: {sys.argv[2]}")' "$n" "$v"
+	done
+done
+
+say "the epoch closes (every ${EPOCH_S} s): rewards to the providers"
+wait_for $((EPOCH_S + 20)) grep -q '"kind":"reward"' <("$AICN_BIN/aicnctl" ledger show "$(coord_db)" 2>/dev/null) ||
+	fail "no epoch closed within $((EPOCH_S + 20)) s"
+"$AICN_BIN/aicnctl" ledger show "$(coord_db)" >"$T/ledger.jsonl" 2>/dev/null
+
+say "money: the renter's charges and refunds, the providers' rewards"
+python3 - "$T/ledger.jsonl" <<'PY' | indent
+import json, sys
+def a(v): return ("-" if v < 0 else "") + "%d.%09d" % divmod(abs(v), 10**9)
+tasks, rewards, fees = {}, [], 0
+for l in open(sys.argv[1]):
+    e = json.loads(l)
+    k, ps = e["kind"], {p["a"]: p["d"] for p in e["postings"]}
+    if k in ("escrow", "settle", "refund"):
+        esc = [x for x in ps if x.startswith("escrow:")]
+        if not esc: continue
+        t = tasks.setdefault(esc[0][7:], {"escrow": 0, "charge": 0, "refund": 0, "cpu": 0})
+        if k == "escrow": t["escrow"] += ps[esc[0]]
+        if k == "settle":
+            t["charge"] += -ps[esc[0]]
+            t["cpu"] += e.get("data", {}).get("cpu_ns", 0)
+        if k == "refund": t["refund"] += -ps[esc[0]]
+    if k == "reward":
+        rewards.append((e["cause"], {x: d for x, d in ps.items() if d > 0}))
+print("task  escrow AICN     charged AICN    refunded AICN   CPU s")
+for tid in sorted(tasks, key=int):
+    t = tasks[tid]
+    print(f"{tid:>4}  {a(t['escrow']):>14}  {a(t['charge']):>14}  {a(t['refund']):>14}  {t['cpu'] / 1e9:6.3f}")
+tot = {k: sum(t[k] for t in tasks.values()) for k in ("escrow", "charge", "refund")}
+print(f"total {a(tot['escrow']):>14}  {a(tot['charge']):>14}  {a(tot['refund']):>14}")
+for cause, got in rewards:
+    print(f"{cause}: reward pool shared as " + ", ".join(f"{x} {a(d)}" for x, d in sorted(got.items())))
+PY
+for who in renter alpha beta treasury fee:staking; do
+	printf '  balance %-12s %s\n' "$who" "$(aicn "$(ctl balance --json --account "$who" | pj "d['balance']")")"
+done
+
+say "audit: the ledger replayed offline, every charge bound to a signed record; the meter logs"
+"$AICN_BIN/aicnctl" ledger verify --signed-records "$(coord_db)" 2>&1 | head -n 3 | indent
+[ "${PIPESTATUS[0]}" = 0 ] || fail "aicnctl ledger verify failed"
+for n in alpha beta; do
+	"$AICN_BIN/aicnctl" audit verify "$T/agents/$n/meter.log" --key "$T/$n.pub" 2>&1 | cut -c1-150 | indent
+	[ "${PIPESTATUS[0]}" = 0 ] || fail "aicnctl audit verify $n failed"
+done
+
+say "stopping the coordinator, both agents and their task supervisors"
+echo "  logs: $T/coordinator.log, $T/agent-alpha.log, $T/agent-beta.log; state under $T"
