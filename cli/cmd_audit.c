@@ -9,7 +9,9 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <openssl/evp.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -27,7 +29,8 @@ static void audit_usage(FILE *f)
 	fprintf(f,
 		"Usage: aicnctl audit COMMAND [OPTIONS]\n"
 		"\n"
-		"Check a node's meter log offline, with the node's public key alone.\n"
+		"Check a node's meter log offline, with the node's public key alone, or the\n"
+		"coordinator's exported AICN ledger with the coordinator's public key.\n"
 		"\n"
 		"Commands:\n"
 		"  verify LOG --key NODE.pub [--checkpoints-only|--strict] [--checkpoint NOTE]...\n"
@@ -52,6 +55,17 @@ static void audit_usage(FILE *f)
 		"  check-proof PROOF --key NODE.pub\n"
 		"      Check a proof file: checkpoint signature, record signature, and the\n"
 		"      inclusion or consistency proof.\n"
+		"  ledger DIR --key COORDINATOR.pub [--origin ORIGIN] [--json] [--allow-unsigned]\n"
+		"      Audit an exported AICN ledger (aicn-coordinator ledger-export): DIR/ledger.db\n"
+		"      replayed from its first entry (hash chain, double entry, no overdraft,\n"
+		"      balances, every charge, fee, reward and staking payout recomputed) and\n"
+		"      checked against the coordinator-signed DIR/checkpoint.  Every charge must\n"
+		"      carry the agent-signed usage record it pays for, whose Ed25519 signature\n"
+		"      verifies with the key whose SHA-256 is the node id (--allow-unsigned\n"
+		"      relaxes this for old ledgers).  Same checks as 'aicnctl ledger verify'.\n"
+		"  task DIR TASK\n"
+		"      A renter's trail in an exported ledger: the escrow, each settled usage\n"
+		"      record (hash, node, sequence, CPU) and the refund, each proven included.\n"
 		"\n"
 		"Exit status: 0 verified, 1 failed check or error, 2 usage error.\n"
 		"See docs/auditing.md for the formats and for checking a record with openssl alone.\n");
@@ -922,6 +936,93 @@ static int audit_bench_keys(int argc, char **argv)
 	return 0;
 }
 
+int cmd_ledger(int argc, char **argv);
+
+/* `audit ledger DIR --key PUB ...`: `ledger verify` on an export (DIR/ledger.db, DIR/checkpoint). */
+static int audit_ledger(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"key", required_argument, NULL, 'k'}, {"origin", required_argument, NULL, 'o'},
+		{"json", no_argument, NULL, 'j'},      {"allow-unsigned", no_argument, NULL, 'u'},
+		{"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0},
+	};
+	const char *key = NULL, *origin = NULL;
+	_cleanup_free_ char *db = NULL, *note = NULL;
+	bool json = false, unsigned_ok = false;
+	char *args[12];
+	int n = 0, c;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'k':
+			key = optarg;
+			break;
+		case 'o':
+			origin = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'u':
+			unsigned_ok = true;
+			break;
+		case 'h':
+			audit_usage(stdout);
+			return 0;
+		default:
+			audit_usage(stderr);
+			return 2;
+		}
+	}
+	if (optind + 1 != argc || !key) {
+		audit_usage(stderr);
+		return 2;
+	}
+	if (asprintf(&db, "%s/ledger.db", argv[optind]) < 0 ||
+	    asprintf(&note, "%s/checkpoint", argv[optind]) < 0)
+		return 1;
+	args[n++] = (char *)"ledger";
+	args[n++] = (char *)"verify";
+	args[n++] = (char *)"--checkpoint";
+	args[n++] = note;
+	args[n++] = (char *)"--key";
+	args[n++] = (char *)key;
+	if (origin) {
+		args[n++] = (char *)"--origin";
+		args[n++] = (char *)origin;
+	}
+	if (json)
+		args[n++] = (char *)"--json";
+	if (unsigned_ok)
+		args[n++] = (char *)"--allow-unsigned";
+	args[n++] = db;
+	args[n] = NULL;
+	return cmd_ledger(n, args);
+}
+
+/* `audit task DIR TASK`: `ledger task` on an export. */
+static int audit_task(int argc, char **argv)
+{
+	_cleanup_free_ char *db = NULL;
+	char *args[4];
+
+	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		audit_usage(stdout);
+		return 0;
+	}
+	if (argc != 3) {
+		audit_usage(stderr);
+		return 2;
+	}
+	if (asprintf(&db, "%s/ledger.db", argv[1]) < 0)
+		return 1;
+	args[0] = (char *)"ledger";
+	args[1] = (char *)"task";
+	args[2] = db;
+	args[3] = argv[2];
+	return cmd_ledger(4, args);
+}
+
 int cmd_audit(int argc, char **argv)
 {
 	static const struct {
@@ -931,6 +1032,7 @@ int cmd_audit(int argc, char **argv)
 		{"verify", audit_verify},    {"summarize", audit_summarize},
 		{"prove", audit_prove},	     {"check-proof", audit_check_proof},
 		{"gen-test-log", audit_gen}, {"bench-keys", audit_bench_keys},
+		{"ledger", audit_ledger},    {"task", audit_task},
 	};
 
 	if (argc < 2) {

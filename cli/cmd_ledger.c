@@ -24,7 +24,7 @@ int cmd_ledger(int argc, char **argv);
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: aicnctl ledger verify [--json] [--no-audit] [--signed-records]\n"
+		"Usage: aicnctl ledger verify [--json] [--no-audit] [--allow-unsigned]\n"
 		"                             [--checkpoint NOTE --key PUB [--origin ORIGIN]] DB\n"
 		"       aicnctl ledger sign --key KEY --origin ORIGIN DB\n"
 		"       aicnctl ledger show [--from SEQ] [--count N] DB\n"
@@ -41,8 +41,10 @@ static void usage(FILE *f)
 		"         exactly what the replay gives; the sum of all balances equals what was\n"
 		"         minted.  Unless --no-audit, also recompute every charge (cpu x price),\n"
 		"         fee split, epoch reward (T x P m / sum P m) and staking payout under the\n"
-		"         parameters in force at that entry.  Prints the entry count, the head\n"
-		"         hash and the RFC 6962 Merkle root over the entry bodies.\n"
+		"         parameters in force at that entry, and that every charge carries the\n"
+		"         agent-signed usage record it pays for, whose signature verifies.\n"
+		"         Prints the entry count, the head hash and the RFC 6962 Merkle root\n"
+		"         over the entry bodies.\n"
 		"         With --checkpoint, also check the coordinator's signed checkpoint NOTE\n"
 		"         (a C2SP signed note, as the meter log's) with the public key PUB, and\n"
 		"         that the ledger's first SIZE entries have exactly its root: the copy\n"
@@ -60,10 +62,13 @@ static void usage(FILE *f)
 		"Options:\n"
 		"  --json         verify: one JSON object instead of text\n"
 		"  --no-audit     verify: bookkeeping checks only\n"
-		"  --signed-records  verify: every charge must carry its agent-signed usage record\n"
-		"                 (hashing to the charged record hash, signed by the node key whose\n"
-		"                 SHA-256 is the node id, naming the task, sequence and at least\n"
-		"                 the CPU charged); records present are always checked\n"
+		"  --allow-unsigned  verify: accept charges that carry no agent-signed usage\n"
+		"                 record (ledgers written before records were kept).  By default\n"
+		"                 every charge must carry one, hashing to the charged record hash,\n"
+		"                 signed by the node key whose SHA-256 is the node id, naming the\n"
+		"                 task, sequence and at least the CPU charged; records present\n"
+		"                 are always checked.  (--signed-records, the old opt-in, is\n"
+		"                 accepted and changes nothing.)\n"
 		"  --checkpoint NOTE  verify: a signed checkpoint file to check the ledger against\n"
 		"  --key FILE     verify: the coordinator's public key (PEM); sign: its private key\n"
 		"  --origin NAME  the checkpoint's origin (verify: required match if given)\n"
@@ -104,6 +109,7 @@ static int do_verify(int argc, char **argv)
 		{"json", no_argument, NULL, 'j'},
 		{"no-audit", no_argument, NULL, 'n'},
 		{"signed-records", no_argument, NULL, 's'},
+		{"allow-unsigned", no_argument, NULL, 'u'},
 		{"checkpoint", required_argument, NULL, 'c'},
 		{"key", required_argument, NULL, 'k'},
 		{"origin", required_argument, NULL, 'o'},
@@ -118,7 +124,7 @@ static int do_verify(int argc, char **argv)
 	struct merkle_tree *tree = NULL;
 	struct ledger_report rep;
 	char head[SHA256_HEX_LEN + 1], root[SHA256_HEX_LEN + 1];
-	bool json = false, do_audit = true, require = false;
+	bool json = false, do_audit = true, require = true;
 	uint64_t checked = 0, settled = 0, signed_ok = 0;
 	int c, r;
 
@@ -132,6 +138,9 @@ static int do_verify(int argc, char **argv)
 			break;
 		case 's':
 			require = true;
+			break;
+		case 'u':
+			require = false;
 			break;
 		case 'c':
 			note_path = optarg;

@@ -75,17 +75,19 @@ static void test_cli(void)
 	sqlite3 *db;
 
 	build_ledger();
-	snprintf(args, sizeof(args), "ledger verify %s", db_path);
+	snprintf(args, sizeof(args), "ledger verify --allow-unsigned %s", db_path);
 	CHECK_EQ(aicnctl(args, out, sizeof(out)), 0);
 	printf("%s", out);
 	CHECK(strstr(out, "ledger sound: 6 entries") != NULL);
 	CHECK(strstr(out, "usage records paid once each") != NULL);
 	CHECK(strstr(out, "0 of 1 charges carry an agent-signed usage record") != NULL);
-	/* this ledger's charge was settled without its record: a strict audit refuses it */
-	snprintf(args, sizeof(args), "ledger verify --signed-records %s", db_path);
+	/* this ledger's charge was settled without its record: the audit refuses it by default */
+	snprintf(args, sizeof(args), "ledger verify %s", db_path);
 	CHECK_EQ(aicnctl(args, out, sizeof(out)), 1);
 	CHECK(strstr(out, "without its agent-signed record") != NULL);
-	snprintf(args, sizeof(args), "ledger verify --json %s", db_path);
+	snprintf(args, sizeof(args), "ledger verify --signed-records %s", db_path);
+	CHECK_EQ(aicnctl(args, out, sizeof(out)), 1);
+	snprintf(args, sizeof(args), "ledger verify --allow-unsigned --json %s", db_path);
 	CHECK_EQ(aicnctl(args, out, sizeof(out)), 0);
 	CHECK(strstr(out, "\"sound\":true") != NULL);
 	snprintf(args, sizeof(args), "ledger balance %s owner1 renter", db_path);
@@ -121,7 +123,7 @@ static void test_cli(void)
 		     NULL, NULL, NULL);
 	sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
 	sqlite3_close(db);
-	snprintf(args, sizeof(args), "ledger verify %s", db_path);
+	snprintf(args, sizeof(args), "ledger verify --allow-unsigned %s", db_path);
 	CHECK_EQ(aicnctl(args, out, sizeof(out)), 1);
 	printf("%s", out);
 	CHECK(strstr(out, "UNSOUND") != NULL);
