@@ -13,6 +13,7 @@
 struct entry {
 	uint64_t seq;
 	bool inflight; /* sent on the current connection, not yet ACKed */
+	int64_t ref;   /* id of the USAGE_RECORD message in flight */
 };
 
 struct outbox {
@@ -25,6 +26,8 @@ struct outbox {
 	struct net_conn *conn; /* the connection records are in flight on */
 	net_handler_fn next;
 	void *next_ud;
+	void (*acked)(uint64_t seq, void *ud);
+	void *acked_ud;
 };
 
 static void rec_name(uint64_t seq, char *buf, size_t len, const char *ext)
@@ -117,7 +120,7 @@ int outbox_open(const char *dir, size_t max_pending, struct outbox **ret)
 			continue;
 		errno = 0;
 		seq = strtoull(nm, &end, 10);
-		if (errno || end != nm + 20 || seq == 0)
+		if (errno || end != nm + 20)
 			continue;
 		if (o->n == o->cap) {
 			size_t cap = o->cap ? o->cap * 2 : 64;
@@ -162,7 +165,7 @@ int outbox_put(struct outbox *o, uint64_t seq, const char *record, size_t len)
 	ssize_t w;
 	int fd, r;
 
-	if (seq == 0 || len == 0 || len > OUTBOX_MAX_RECORD)
+	if (len == 0 || len > OUTBOX_MAX_RECORD)
 		return -EINVAL;
 	if (canon_parse(record, len, 32, &v, &perr) < 0)
 		return -EINVAL;
@@ -301,7 +304,7 @@ int outbox_pump(struct outbox *o, struct net_conn *c)
 			cJSON_Delete(msg);
 			return -ENOMEM;
 		}
-		r = net_conn_send(c, msg, NULL);
+		r = net_conn_send(c, msg, &o->e[i].ref);
 		cJSON_Delete(msg);
 		if (r < 0)
 			return r;
@@ -323,13 +326,22 @@ static int on_ack(struct net_conn *c, const struct proto_msg *m, void *ud)
 {
 	struct outbox *o = ud;
 	uint64_t seq;
+	int64_t ref;
+	long i;
 	int r;
 
-	if (canon_get_u64(m->root, "seq", &seq) < 0 || find(o, seq) < 0)
+	/*
+	 * Ours only when it refers to the USAGE_RECORD in flight with that seq: other
+	 * ACKs carry a "seq" too (a blob the coordinator already has: its size).
+	 */
+	if (canon_get_u64(m->root, "seq", &seq) < 0 || (i = find(o, seq)) < 0 || c != o->conn ||
+	    !o->e[i].inflight || canon_get_i64(m->root, "ref", &ref) < 0 || ref != o->e[i].ref)
 		return o->next ? o->next(c, m, o->next_ud) : 0;
 	r = outbox_ack(o, seq);
 	if (r < 0)
 		return r;
+	if (o->acked)
+		o->acked(seq, o->acked_ud);
 	r = outbox_pump(o, c);
 	return r < 0 && r != -ENOTCONN ? r : 0;
 }
@@ -339,4 +351,15 @@ int outbox_bind(struct outbox *o, struct net_client *cl, net_handler_fn next, vo
 	o->next = next;
 	o->next_ud = next_ud;
 	return net_client_handle(cl, PROTO_ACK, on_ack, o);
+}
+
+int outbox_has(const struct outbox *o, uint64_t seq)
+{
+	return find(o, seq) >= 0;
+}
+
+void outbox_on_acked(struct outbox *o, void (*fn)(uint64_t seq, void *ud), void *ud)
+{
+	o->acked = fn;
+	o->acked_ud = ud;
 }

@@ -34,6 +34,10 @@ int outbox_put(struct outbox *o, uint64_t seq, const char *record, size_t len);
 /* Forget seq (the coordinator has it).  0 also when it was not pending. */
 int outbox_ack(struct outbox *o, uint64_t seq);
 size_t outbox_pending(const struct outbox *o);
+/* 1 while seq is pending (not yet acknowledged), 0 otherwise. */
+int outbox_has(const struct outbox *o, uint64_t seq);
+/* Called with each sequence the coordinator acknowledged (after it left the outbox). */
+void outbox_on_acked(struct outbox *o, void (*fn)(uint64_t seq, void *ud), void *ud);
 /* Lowest pending sequence, or 0 when empty. */
 uint64_t outbox_first(const struct outbox *o);
 /* Records found unreadable and set aside as DIR/<seq>.bad. */
