@@ -3,6 +3,7 @@
 
 #include <aicn/compiler.h>
 #include <aicn/log.h>
+#include <aicn/sandbox.h>
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -28,6 +29,11 @@ struct task_spec {
 	uint64_t timeout_ms;
 	uint64_t grace_ms;
 	struct cg *cg;
+	bool sandboxed; /* "sandbox" given: run argv inside the image's rootfs */
+	char *rootfs;
+	char *work_dir;
+	char *user;
+	uint64_t millicores, memory_bytes, pids, output_bytes;
 };
 
 enum stop_reason {
@@ -100,6 +106,9 @@ static void spec_free(struct task_spec *s)
 	free_strv(s->env);
 	free(s->cwd);
 	cg_free(s->cg);
+	free(s->rootfs);
+	free(s->work_dir);
+	free(s->user);
 }
 
 static int get_strv(const cJSON *arr, bool need_eq, size_t min, char ***ret)
@@ -132,7 +141,7 @@ static int get_strv(const cJSON *arr, bool need_eq, size_t min, char ***ret)
 	return 0;
 }
 
-static int get_ms(const cJSON *root, const char *name, uint64_t *ret)
+static int get_num(const cJSON *root, const char *name, double max, uint64_t *ret)
 {
 	const cJSON *n = cJSON_GetObjectItemCaseSensitive(root, name);
 
@@ -140,11 +149,53 @@ static int get_ms(const cJSON *root, const char *name, uint64_t *ret)
 		*ret = 0;
 		return 0;
 	}
-	if (!cJSON_IsNumber(n) || n->valuedouble < 0 || n->valuedouble > 4e10 ||
+	if (!cJSON_IsNumber(n) || n->valuedouble < 0 || n->valuedouble > max ||
 	    n->valuedouble != (double)(uint64_t)n->valuedouble)
 		return -EINVAL;
 	*ret = (uint64_t)n->valuedouble;
 	return 0;
+}
+
+static int get_ms(const cJSON *root, const char *name, uint64_t *ret)
+{
+	return get_num(root, name, 4e10, ret);
+}
+
+static int get_path(const cJSON *o, const char *name, bool required, char **ret)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	if (!it)
+		return required ? -EINVAL : 0;
+	if (!cJSON_IsString(it) || !it->valuestring[0] || strlen(it->valuestring) > PATH_MAX)
+		return -EINVAL;
+	*ret = strdup(it->valuestring);
+	return *ret ? 0 : -ENOMEM;
+}
+
+static int get_sandbox(const cJSON *o, struct task_spec *s)
+{
+	int r;
+
+	if (!cJSON_IsObject(o))
+		return -EINVAL;
+	s->sandboxed = true;
+	r = get_path(o, "rootfs", true, &s->rootfs);
+	if (r == 0)
+		r = get_path(o, "work_dir", true, &s->work_dir);
+	if (r == 0)
+		r = get_path(o, "user", false, &s->user);
+	if (r == 0 && (s->rootfs[0] != '/' || s->work_dir[0] != '/'))
+		r = -EINVAL;
+	if (r == 0)
+		r = get_num(o, "millicores", 65536000, &s->millicores);
+	if (r == 0)
+		r = get_num(o, "memory_bytes", 9e15, &s->memory_bytes);
+	if (r == 0)
+		r = get_num(o, "pids", 4194304, &s->pids);
+	if (r == 0)
+		r = get_num(o, "output_bytes", 9e15, &s->output_bytes);
+	return r;
 }
 
 static int get_cgroup(const cJSON *j, struct cg **ret)
@@ -254,6 +305,13 @@ static int spec_read(int dirfd, struct task_spec *s, const char **why)
 		if (r < 0)
 			goto out;
 	}
+	it = cJSON_GetObjectItemCaseSensitive(root, "sandbox");
+	*why = SUP_SPEC_FILE ": bad sandbox";
+	if (it) {
+		r = get_sandbox(it, s);
+		if (r < 0)
+			goto out;
+	}
 	r = 0;
 out:
 	cJSON_Delete(root);
@@ -311,6 +369,155 @@ fail:
 			_exit(126);
 	}
 	_exit(127);
+}
+
+static struct sbx_task *volatile sandboxed_task;
+static volatile sig_atomic_t cancel_requested;
+
+static void on_cancel_signal(int sig)
+{
+	(void)sig;
+	cancel_requested = 1;
+	if (sandboxed_task)
+		sbx_task_cancel(sandboxed_task);
+}
+
+static enum sup_kind kind_of_end(const struct sbx_result *res, struct sup_status *st)
+{
+	switch (res->end) {
+	case SBX_END_EXITED:
+		st->exit_code = res->exit_code;
+		return SUP_EXITED;
+	case SBX_END_SIGNALED:
+		st->signal = res->signal;
+		return SUP_SIGNALED;
+	case SBX_END_OOM:
+		st->signal = res->signal ? res->signal : SIGKILL;
+		return SUP_OOM;
+	case SBX_END_TIMEOUT:
+		st->signal = SIGKILL;
+		return SUP_TIMEOUT;
+	case SBX_END_CANCELED:
+		st->signal = SIGKILL;
+		return SUP_CANCELED;
+	case SBX_END_OUTPUT_LIMIT:
+		st->signal = SIGKILL;
+		snprintf(st->error, sizeof(st->error), "output limit reached: the task was killed");
+		return SUP_SIGNALED;
+	case SBX_END_SETUP_FAILED:
+	default:
+		snprintf(st->error, sizeof(st->error), "%.*s", (int)sizeof(st->error) - 1,
+			 res->setup_error[0] ? res->setup_error : "the sandbox could not start");
+		return SUP_FAILED;
+	}
+}
+
+/*
+ * The task in the sandbox: born in the task cgroup (CLONE_INTO_CGROUP), so the
+ * meter counts it from its first instruction.  SIGTERM/SIGINT cancel it (the
+ * whole cgroup is killed); the wall-time limit is the sandbox's.
+ */
+static int run_sandboxed(const struct task_spec *s, int dirfd, struct sup_status *st,
+			 int *status_fd)
+{
+	struct sigaction sa = {.sa_handler = on_cancel_signal};
+	_cleanup_close_ int out_fd = -1, err_fd = -1;
+	struct sbx_result res = {0};
+	struct sbx_err err = {{0}};
+	struct sbx_task *task = NULL;
+	struct cg_host host;
+	int r;
+
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	out_fd = openat(dirfd, "stdout", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+			0600);
+	err_fd = openat(dirfd, "stderr", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+			0600);
+	r = cg_host_detect(&host);
+	st->started_realtime_ns = clock_ns(CLOCK_REALTIME);
+	st->started_boottime_ns = clock_ns(CLOCK_BOOTTIME);
+	if (out_fd < 0 || err_fd < 0 || r < 0) {
+		snprintf(st->error, sizeof(st->error), "cannot open the task's output files or "
+						       "find the cgroup layout");
+	} else {
+		struct sbx_config cfg = {
+			.rootfs = s->rootfs,
+			.argv = s->argv,
+			.envp = s->env,
+			.cwd = s->cwd,
+			.user = s->user,
+			.work_dir = s->work_dir,
+			.net_loopback = 1,
+			.stdin_fd = -1,
+			.stdout_fd = out_fd,
+			.stderr_fd = err_fd,
+			.limits = {.cores = (double)s->millicores / 1000.0,
+				   .memory_bytes = s->memory_bytes,
+				   .pids = s->pids,
+				   .timeout_ms = s->timeout_ms,
+				   .output_bytes = s->output_bytes},
+			.host = &host,
+			.cg = s->cg,
+		};
+
+		r = sbx_task_start(&cfg, &task, &err);
+		if (r < 0)
+			snprintf(st->error, sizeof(st->error), "%.*s", (int)sizeof(st->error) - 1,
+				 err.msg[0] ? err.msg : strerror(-r));
+	}
+	if (!task) {
+		st->kind = SUP_FAILED;
+		st->finished_realtime_ns = clock_ns(CLOCK_REALTIME);
+		st->finished_boottime_ns = clock_ns(CLOCK_BOOTTIME);
+		log_err("task %s did not start: %s", st->task_id, st->error);
+		r = sup_state_write(dirfd, st);
+		report(status_fd, r < 0 ? "error cannot write the state file\n" : "ok\n");
+		return r < 0 ? 1 : 0;
+	}
+	st->kind = SUP_RUNNING;
+	st->pid = sbx_task_pid(task);
+	sup_proc_start_time(st->pid, &st->pid_start);
+	r = sup_state_write(dirfd, st);
+	if (r < 0) {
+		log_errno(LOG_LVL_ERR, r, "writing the state file");
+		sbx_task_cancel(task);
+		sbx_task_wait(task, &res);
+		sbx_task_free(task);
+		report(status_fd, "error cannot write the state file\n");
+		return 1;
+	}
+	sandboxed_task = task;
+	if (cancel_requested)
+		sbx_task_cancel(task);
+	report(status_fd, "ok\n");
+	log_info("task %s runs in the sandbox as pid %d", st->task_id, (int)st->pid);
+	r = sbx_task_wait(task, &res);
+	sandboxed_task = NULL;
+	if (r < 0) {
+		res.end = SBX_END_SETUP_FAILED;
+		snprintf(res.setup_error, sizeof(res.setup_error), "waiting for the task: %s",
+			 strerror(-r));
+	}
+	st->finished_realtime_ns = clock_ns(CLOCK_REALTIME);
+	st->finished_boottime_ns = clock_ns(CLOCK_BOOTTIME);
+	st->kind = kind_of_end(&res, st);
+	if (st->kind == SUP_FAILED && res.wall_ns)
+		st->kind = SUP_SIGNALED; /* it ran: an error while waiting is not "never started" */
+	st->cpu_ns = res.cpu_ns;
+	st->oom_kills = res.oom_kills;
+	sbx_task_free(task);
+	r = sup_state_write(dirfd, st);
+	if (r < 0)
+		log_errno(LOG_LVL_ERR, r, "writing the final state");
+	else
+		log_info("task %s ended: %s (exit %d, signal %d)", st->task_id,
+			 sup_kind_name(st->kind), st->exit_code, st->signal);
+	return r < 0 ? 1 : 0;
 }
 
 static int arm(int tfd, uint64_t ms)
@@ -403,6 +610,12 @@ int main(int argc, char **argv)
 	r = sup_proc_start_time(st.supervisor_pid, &st.supervisor_start);
 	if (r < 0)
 		log_errno(LOG_LVL_WARN, r, "own start time");
+
+	if (spec.sandboxed) {
+		r = run_sandboxed(&spec, dirfd, &st, &status_fd);
+		spec_free(&spec);
+		return r;
+	}
 
 	/* orphans of the task come to us, not to init, so nothing escapes unreaped */
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)

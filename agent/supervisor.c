@@ -343,6 +343,23 @@ static int write_spec(int dirfd, const struct sup_spec *spec)
 				goto out;
 		}
 	}
+	if (spec->sandbox) {
+		const struct sup_sandbox *sb = spec->sandbox;
+		cJSON *o = cJSON_AddObjectToObject(root, "sandbox");
+
+		if (!o || !sb->rootfs || !sb->work_dir) {
+			r = o ? -EINVAL : -ENOMEM;
+			goto out;
+		}
+		if (!cJSON_AddStringToObject(o, "rootfs", sb->rootfs) ||
+		    !cJSON_AddStringToObject(o, "work_dir", sb->work_dir) ||
+		    (sb->user && !cJSON_AddStringToObject(o, "user", sb->user)) ||
+		    !cJSON_AddNumberToObject(o, "millicores", sb->millicores) ||
+		    !cJSON_AddNumberToObject(o, "memory_bytes", (double)sb->memory_bytes) ||
+		    !cJSON_AddNumberToObject(o, "pids", (double)sb->pids) ||
+		    !cJSON_AddNumberToObject(o, "output_bytes", (double)sb->output_bytes))
+			goto out;
+	}
 	text = cJSON_PrintUnformatted(root);
 	if (!text)
 		goto out;

@@ -51,6 +51,21 @@ struct sup_status {
 	char error[SUP_ERROR_MAX];     /* error= for SUP_FAILED, one line */
 };
 
+/*
+ * Run the task in the sandbox (include/aicn/sandbox.h) rather than exec'ing argv
+ * on the host: argv is then the command inside the image, cwd a directory inside
+ * it, and the task cgroup is the sandbox's (the child is born in it).
+ */
+struct sup_sandbox {
+	const char *rootfs;	/* the image's flattened rootfs (read-only) */
+	const char *work_dir;	/* host directory bound at /work */
+	const char *user;	/* "uid[:gid]" or names of the image; NULL = 0:0 */
+	uint32_t millicores;	/* CPU limit of the task; 0 = none (the parent cap holds) */
+	uint64_t memory_bytes;	/* memory limit; 0 = the sandbox default */
+	uint64_t pids;		/* process limit; 0 = the sandbox default */
+	uint64_t output_bytes;	/* stdout + stderr; 0 = the sandbox default */
+};
+
 /* What to run and how. */
 struct sup_spec {
 	const char *task_id;	 /* [A-Za-z0-9._-], at most SUP_TASK_ID_MAX */
@@ -60,6 +75,7 @@ struct sup_spec {
 	const struct cg *cg;	 /* the task's cgroup (created by the agent), or NULL */
 	uint64_t timeout_ms;	 /* wall-time limit, 0 = none */
 	uint64_t grace_ms;	 /* SIGTERM-to-SIGKILL on cancel/timeout, 0 = default */
+	const struct sup_sandbox *sandbox; /* NULL: exec argv on the host */
 };
 
 struct sup;
