@@ -2,6 +2,7 @@
 #include "supervisor.h"
 
 #include <aicn/compiler.h>
+#include <aicn/fileio.h>
 #include <aicn/log.h>
 #include <aicn/sandbox.h>
 
@@ -237,7 +238,7 @@ static int get_cgroup(const cJSON *j, struct cg **ret)
 
 static int spec_read(int dirfd, struct task_spec *s, const char **why)
 {
-	_cleanup_free_ char *buf = malloc(SUP_SPEC_MAX + 1);
+	_cleanup_free_ char *buf = NULL;
 	_cleanup_close_ int fd = -1;
 	const cJSON *it;
 	cJSON *root;
@@ -245,26 +246,15 @@ static int spec_read(int dirfd, struct task_spec *s, const char **why)
 	int r = -EINVAL;
 
 	*why = "cannot read " SUP_SPEC_FILE;
-	if (!buf)
-		return -ENOMEM;
 	fd = openat(dirfd, SUP_SPEC_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return -errno;
-	for (;;) {
-		ssize_t n = read(fd, buf + len, SUP_SPEC_MAX + 1 - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len > SUP_SPEC_MAX) {
-			*why = SUP_SPEC_FILE " too big";
-			return -EFBIG;
-		}
-	}
+	r = read_fd_all(fd, SUP_SPEC_MAX, &buf, &len);
+	if (r == -EFBIG)
+		*why = SUP_SPEC_FILE " too big";
+	if (r < 0)
+		return r;
+	r = -EINVAL;
 	root = cJSON_ParseWithLength(buf, len);
 	*why = SUP_SPEC_FILE " is not valid JSON";
 	if (!root)

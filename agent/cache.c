@@ -2,6 +2,7 @@
 #include "cache.h"
 
 #include <aicn/compiler.h>
+#include <aicn/fileio.h>
 #include <aicn/hash.h>
 
 #include <errno.h>
@@ -109,28 +110,19 @@ static int parse_index(struct cache *c, char *buf, size_t len)
 
 static int load(struct cache *c)
 {
-	_cleanup_free_ char *buf = malloc(CACHE_INDEX_MAX + 1);
+	_cleanup_free_ char *buf = NULL;
 	_cleanup_close_ int fd = -1;
 	size_t len = 0;
+	int r;
 
-	if (!buf)
-		return -ENOMEM;
 	fd = openat(c->dirfd, CACHE_INDEX_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -errno;
-	for (;;) {
-		ssize_t n = read(fd, buf + len, CACHE_INDEX_MAX + 1 - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len > CACHE_INDEX_MAX)
-			return -EBADMSG;
-	}
+	r = read_fd_all(fd, CACHE_INDEX_MAX, &buf, &len);
+	if (r == -EFBIG)
+		return -EBADMSG;
+	if (r < 0)
+		return r;
 	return parse_index(c, buf, len);
 }
 

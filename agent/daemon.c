@@ -10,6 +10,7 @@
 #include <aicn/canon.h>
 #include <aicn/cgroup.h>
 #include <aicn/compiler.h>
+#include <aicn/fileio.h>
 #include <aicn/hash.h>
 #include <aicn/key.h>
 #include <aicn/log.h>
@@ -275,31 +276,10 @@ static int write_atomic(int dirfd, const char *name, const char *text, size_t le
 static int read_small(int dirfd, const char *name, size_t max, char **ret, size_t *ret_len)
 {
 	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	_cleanup_free_ char *buf = NULL;
-	size_t len = 0;
 
 	if (fd < 0)
 		return -errno;
-	buf = malloc(max + 1);
-	if (!buf)
-		return -ENOMEM;
-	for (;;) {
-		ssize_t n = read(fd, buf + len, max + 1 - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len > max)
-			return -EFBIG;
-	}
-	buf[len] = '\0';
-	*ret = TAKE_PTR(buf);
-	*ret_len = len;
-	return 0;
+	return read_fd_all(fd, max, ret, ret_len);
 }
 
 static const char *digest_hex(const char *digest)
@@ -2311,6 +2291,10 @@ static int open_state(struct agent *a)
 	r = cg_host_detect(&a->cgh);
 	if (r < 0)
 		return log_errno(LOG_LVL_ERR, r, "cgroup layout");
+	/* pure v2: our service cgroup may hold no processes if task cgroups are to get controllers */
+	r = cg_host_make_room(&a->cgh, "agent");
+	if (r < 0)
+		return log_errno(LOG_LVL_ERR, r, "moving the agent into a leaf cgroup");
 	{
 		uint8_t h[SHA256_LEN];
 		char hex[SHA256_HEX_LEN + 1];
