@@ -432,8 +432,9 @@ static int run_sandboxed(const struct task_spec *s, int dirfd, struct sup_status
 	st->started_realtime_ns = clock_ns(CLOCK_REALTIME);
 	st->started_boottime_ns = clock_ns(CLOCK_BOOTTIME);
 	if (out_fd < 0 || err_fd < 0 || r < 0) {
-		snprintf(st->error, sizeof(st->error), "cannot open the task's output files or "
-						       "find the cgroup layout");
+		snprintf(st->error, sizeof(st->error),
+			 "cannot open the task's output files or "
+			 "find the cgroup layout");
 	} else {
 		struct sbx_config cfg = {
 			.rootfs = s->rootfs,

@@ -44,19 +44,19 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TICK_MS 200		      /* supervisors, windows, CPU budgets, retries */
-#define STATUS_EVERY_MS 2000	      /* TASK_STATUS running (protocol: at most 5 s apart) */
-#define INTERVAL_EVERY_MS 30000	      /* interval records (records: at least every 60 s) */
-#define HEARTBEAT_EVERY_MS 10000      /* HEARTBEAT (server idle timeout: 120 s) */
-#define LOGTICK_EVERY_MS 5000	      /* meterlog_tick: heartbeats, checkpoints */
-#define RESULT_RETRY_MS 2000	      /* TASK_RESULT again after ERROR record_missing */
-#define RESULT_RETRIES_MAX 60	      /* then the task is given up */
-#define SETTLE_MS 1000		      /* meter_settle after a task's cgroup emptied */
-#define OUTBOX_MAX 100000	      /* records pending at most */
-#define IMAGE_BLOB_MAX (64ULL << 30)  /* bytes of an image archive accepted */
-#define HTTP_REQ_MAX 4096	      /* bytes of a /metrics request */
-#define HTTP_CONNS_MAX 32	      /* scrapes at once */
-#define TASK_PIDS 1024		      /* pids limit of a task */
+#define TICK_MS 200		     /* supervisors, windows, CPU budgets, retries */
+#define STATUS_EVERY_MS 2000	     /* TASK_STATUS running (protocol: at most 5 s apart) */
+#define INTERVAL_EVERY_MS 30000	     /* interval records (records: at least every 60 s) */
+#define HEARTBEAT_EVERY_MS 10000     /* HEARTBEAT (server idle timeout: 120 s) */
+#define LOGTICK_EVERY_MS 5000	     /* meterlog_tick: heartbeats, checkpoints */
+#define RESULT_RETRY_MS 2000	     /* TASK_RESULT again after ERROR record_missing */
+#define RESULT_RETRIES_MAX 60	     /* then the task is given up */
+#define SETTLE_MS 1000		     /* meter_settle after a task's cgroup emptied */
+#define OUTBOX_MAX 100000	     /* records pending at most */
+#define IMAGE_BLOB_MAX (64ULL << 30) /* bytes of an image archive accepted */
+#define HTTP_REQ_MAX 4096	     /* bytes of a /metrics request */
+#define HTTP_CONNS_MAX 32	     /* scrapes at once */
+#define TASK_PIDS 1024		     /* pids limit of a task */
 #define MIB (1024ULL * 1024ULL)
 
 enum tstate {
@@ -81,62 +81,63 @@ struct task {
 	struct agent *a;
 	struct offer *offer;
 	char *offer_json; /* the offer as received (canonical), persisted as offer.json */
-	char dir[PATH_MAX];
-	int dirfd;
-	enum tstate state;
-	bool busy;    /* a worker job holds it: do not free */
-	bool dropped; /* to be wiped once no job holds it */
+	struct sha256_ctx *fetch_sha;
+	struct sbx_image *img;
+	struct cg *cg;
+	struct sup *sup;
 
 	/* fetching: item 0 is the image archive, 1..n the inputs */
 	size_t fetch_i;
-	int fetch_fd;
 	uint64_t fetch_off, fetch_size; /* size: UINT64_MAX until the first chunk */
 	int64_t fetch_ref;
-	bool fetch_inflight;
-	struct sha256_ctx *fetch_sha;
-	char fetch_tmp[PATH_MAX];
-
-	/* image */
-	bool pinned;
-	struct sbx_image *img;
-	char rootfs[PATH_MAX];
-	char manifest[72];
-	int unpack_err;
-	char unpack_why[512];
 
 	/* running */
-	struct cg *cg;
 	uint64_t cg_id;
-	bool tracked;
-	struct sup *sup;
 	uint64_t last_status_ms, last_interval_ms, accepted_ms;
 	uint64_t cpu_ns; /* latest meter figure */
-	enum cancel_why cancel;
-	bool cancel_sent;
 
 	/* ended */
 	struct sup_status end;
 	struct meter_usage usage;
 	uint64_t kernel_ns, mem_peak;
-	int build_err;
-	char build_why[RESULT_WHY_MAX];
 	struct result_info res;
-	bool has_result; /* discarded tasks (killed, lost) have none */
-	int exit_code;	 /* TASK_RESULT's */
 
 	/* reporting */
 	uint64_t seq;
-	uint8_t rec_hash[SHA256_LEN];
-	bool record_acked;
 	uint64_t up_off;
 	int64_t up_ref;
-	bool up_inflight, up_done;
-	bool pow_busy, pow_done;
 	uint64_t nonce;
 	int64_t result_ref;
-	bool result_inflight;
 	uint64_t retry_at_ms;
+
+	char dir[PATH_MAX];
+	char fetch_tmp[PATH_MAX];
+	char rootfs[PATH_MAX];
+	char unpack_why[512];
+	char build_why[RESULT_WHY_MAX];
+	char manifest[72];
+	uint8_t rec_hash[SHA256_LEN];
+
+	int dirfd;
+	int fetch_fd;
+	int unpack_err;
+	int build_err;
+	int exit_code; /* TASK_RESULT's */
 	unsigned retries;
+	enum tstate state;
+	enum cancel_why cancel;
+
+	bool busy;    /* a worker job holds it: do not free */
+	bool dropped; /* to be wiped once no job holds it */
+	bool fetch_inflight;
+	bool pinned;
+	bool tracked;
+	bool cancel_sent;
+	bool has_result; /* discarded tasks (killed, lost) have none */
+	bool record_acked;
+	bool up_inflight, up_done;
+	bool pow_busy, pow_done;
+	bool result_inflight;
 };
 
 struct http_conn {
@@ -282,6 +283,13 @@ static int read_small(int dirfd, const char *name, size_t max, char **ret, size_
 	return read_fd_all(fd, max, ret, ret_len);
 }
 
+/* "sha256:<hex>" of a digest; OUT has room for 72 bytes. */
+static void digest_str(const uint8_t d[SHA256_LEN], char *out)
+{
+	strcpy(out, "sha256:");
+	hex_encode(d, SHA256_LEN, out + 7);
+}
+
 static const char *digest_hex(const char *digest)
 {
 	return digest + strlen("sha256:");
@@ -331,7 +339,8 @@ static cJSON *running_ids(const struct agent *a)
 	cJSON *arr = cJSON_CreateArray();
 
 	for (const struct task *t = a->tasks; arr && t; t = t->next)
-		if (!t->dropped && !cJSON_AddItemToArray(arr, cJSON_CreateString(t->offer->task_id))) {
+		if (!t->dropped &&
+		    !cJSON_AddItemToArray(arr, cJSON_CreateString(t->offer->task_id))) {
 			cJSON_Delete(arr);
 			return NULL;
 		}
@@ -417,9 +426,10 @@ static void send_status_id(struct agent *a, const char *id, const char *state, c
 {
 	cJSON *m = proto_new(PROTO_TASK_STATUS);
 
-	if (m && (!cJSON_AddStringToObject(m, "task_id", id) ||
-		  !cJSON_AddStringToObject(m, "state", state) || canon_add_u64(m, "cpu_ns", 0) < 0 ||
-		  (reason && !cJSON_AddStringToObject(m, "reason", reason)))) {
+	if (m &&
+	    (!cJSON_AddStringToObject(m, "task_id", id) ||
+	     !cJSON_AddStringToObject(m, "state", state) || canon_add_u64(m, "cpu_ns", 0) < 0 ||
+	     (reason && !cJSON_AddStringToObject(m, "reason", reason)))) {
 		cJSON_Delete(m);
 		m = NULL;
 	}
@@ -442,9 +452,8 @@ static void send_heartbeat(struct agent *a)
 {
 	cJSON *m = proto_new(PROTO_HEARTBEAT);
 	struct offer_load l = agent_load(a);
-	uint32_t free_mc = a->cfg->max_millicores > l.millicores
-				   ? a->cfg->max_millicores - l.millicores
-				   : 0;
+	uint32_t free_mc =
+		a->cfg->max_millicores > l.millicores ? a->cfg->max_millicores - l.millicores : 0;
 	cJSON *ids = running_ids(a);
 
 	if (!m || !ids || canon_add_u64(m, "free_cores", free_mc / 1000) < 0 ||
@@ -485,7 +494,8 @@ static cJSON *windows_utc(const struct window *w, int32_t off_s)
 
 		while (m < 1440 && n < 64) {
 			int start, u = d * 1440 + m;
-			int local = ((u + off_min) % WINDOW_MINUTES + WINDOW_MINUTES) % WINDOW_MINUTES;
+			int local =
+				((u + off_min) % WINDOW_MINUTES + WINDOW_MINUTES) % WINDOW_MINUTES;
 
 			if (!window_inside_minute(w, (unsigned)local)) {
 				m++;
@@ -517,7 +527,8 @@ static cJSON *windows_utc(const struct window *w, int32_t off_s)
 	if (n == 0) { /* never: one empty span, since no spans at all would mean "always" */
 		cJSON *o = cJSON_CreateObject();
 
-		if (!o || !cJSON_AddItemToArray(arr, o) || !cJSON_AddStringToObject(o, "day", "mon") ||
+		if (!o || !cJSON_AddItemToArray(arr, o) ||
+		    !cJSON_AddStringToObject(o, "day", "mon") ||
 		    canon_add_i64(o, "start_min", 0) < 0 || canon_add_i64(o, "end_min", 0) < 0) {
 			cJSON_Delete(arr);
 			return NULL;
@@ -616,9 +627,10 @@ static void fetch_request(struct task *t)
 /* Where item I goes once complete. */
 static int fetch_dest(const struct task *t, char *buf, size_t len)
 {
-	int n = t->fetch_i == 0 ? fmt(buf, len, "%s/%s", t->a->blobs_dir, digest_hex(t->offer->image))
-				: fmt(buf, len, "%s/work/%s", t->dir,
-					   t->offer->inputs[t->fetch_i - 1].path);
+	int n = t->fetch_i == 0
+			? fmt(buf, len, "%s/%s", t->a->blobs_dir, digest_hex(t->offer->image))
+			: fmt(buf, len, "%s/work/%s", t->dir,
+			      t->offer->inputs[t->fetch_i - 1].path);
 
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
@@ -626,7 +638,8 @@ static int fetch_dest(const struct task *t, char *buf, size_t len)
 /* Make the parent directories of input I below work/ (never through a link). */
 static int input_parents(const struct task *t, const char *rel)
 {
-	_cleanup_close_ int fd = openat(t->dirfd, "work", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	_cleanup_close_ int fd =
+		openat(t->dirfd, "work", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	char buf[OFFER_INPUT_PATH_MAX + 1];
 	char *p = buf, *slash;
 
@@ -671,8 +684,8 @@ static void fetch_next(struct task *t)
 			task_fail(t, "task directory path too long");
 			return;
 		}
-		t->fetch_fd = open(t->fetch_tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-				   0644);
+		t->fetch_fd = open(t->fetch_tmp,
+				   O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
 		if (t->fetch_fd < 0 || sha256_new(&t->fetch_sha) < 0) {
 			task_fail(t, "cannot create a download file");
 			return;
@@ -707,7 +720,8 @@ static int on_blob_put(struct net_conn *c, const struct proto_msg *m, void *ud)
 	char dest[PATH_MAX];
 
 	(void)c;
-	if (canon_get_str(m->root, "digest", &digest) < 0 || canon_get_u64(m->root, "offset", &off) < 0 ||
+	if (canon_get_str(m->root, "digest", &digest) < 0 ||
+	    canon_get_u64(m->root, "offset", &off) < 0 ||
 	    canon_get_u64(m->root, "size", &size) < 0 || canon_get_str(m->root, "data", &b64) < 0 ||
 	    canon_get_bool(m->root, "last", &last) < 0)
 		return 0;
@@ -773,13 +787,13 @@ static int evict_image(const char *digest, void *ud)
 	struct agent *a = ud;
 	char path[PATH_MAX], side[PATH_MAX];
 	_cleanup_free_ char *rootfs = NULL;
-	size_t len;
+	size_t len = 0;
 	_cleanup_close_ int dfd = open(a->blobs_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	fmt(path, sizeof(path), "%s/%s", a->blobs_dir, digest_hex(digest));
 	fmt(side, sizeof(side), "%s.rootfs", digest_hex(digest));
-	if (dfd >= 0 && read_small(dfd, side, PATH_MAX, &rootfs, &len) == 0 && rootfs[0] == '/' &&
-	    strncmp(rootfs, a->images_dir, strlen(a->images_dir)) == 0)
+	if (dfd >= 0 && read_small(dfd, side, PATH_MAX, &rootfs, &len) == 0 && rootfs &&
+	    rootfs[0] == '/' && strncmp(rootfs, a->images_dir, strlen(a->images_dir)) == 0)
 		rm_rf(rootfs);
 	if (dfd >= 0)
 		unlinkat(dfd, side, 0);
@@ -820,7 +834,7 @@ static void unpack_done(void *ud)
 		char why[OFFER_REASON_MAX];
 
 		fmt(why, sizeof(why), "image: %s",
-			 t->unpack_why[0] ? t->unpack_why : strerror(-t->unpack_err));
+		    t->unpack_why[0] ? t->unpack_why : strerror(-t->unpack_err));
 		task_fail(t, why);
 		return;
 	}
@@ -866,7 +880,7 @@ static void start_unpack(struct task *t)
 		r = cache_pin(a->cache, t->offer->image);
 	if (r < 0) {
 		free(j);
-		task_fail(t, r == -EFBIG	  ? "image larger than the node's image cache"
+		task_fail(t, r == -EFBIG    ? "image larger than the node's image cache"
 			     : r == -ENOSPC ? "image cache full of images in use"
 					    : "image cache error");
 		return;
@@ -929,7 +943,8 @@ static char **build_env(const struct task *t)
 		if (strncmp(v[i], "PATH=", 5) == 0)
 			has_path = true;
 	if (!has_path)
-		v[k++] = (char *)"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+		v[k++] =
+			(char *)"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 	return v;
 }
 
@@ -1016,7 +1031,8 @@ static void start_task(struct task *t)
 	};
 	r = sup_start(a->sup_bin, t->dir, &spec, &t->sup);
 	if (r < 0) {
-		log_errno(LOG_LVL_ERR, r, "task %s: cannot start its supervisor", t->offer->task_id);
+		log_errno(LOG_LVL_ERR, r, "task %s: cannot start its supervisor",
+			  t->offer->task_id);
 		task_fail(t, "agent: cannot start the task's supervisor");
 		return;
 	}
@@ -1043,7 +1059,7 @@ static void fill_record(struct task *t, struct usage_record *rec, const struct m
 	fmt(rec->task, sizeof(rec->task), "%s", t->offer->task_id);
 	rec->replica = t->offer->replica;
 	fmt(rec->renter, sizeof(rec->renter), "%s",
-		 t->offer->renter[0] ? t->offer->renter : "unknown");
+	    t->offer->renter[0] ? t->offer->renter : "unknown");
 	if (digest_parse(t->manifest[0] ? t->manifest : t->offer->image, rec->image) < 0)
 		digest_parse(t->offer->image, rec->image);
 	rec->cgroup_id = t->cg_id;
@@ -1068,7 +1084,7 @@ static int log_record(struct agent *a, struct usage_record *rec, uint64_t *ret_s
 		      uint8_t ret_hash[SHA256_LEN])
 {
 	_cleanup_free_ char *line = NULL;
-	size_t len;
+	size_t len = 0;
 	int r;
 
 	r = meterlog_append(a->ml, rec);
@@ -1104,7 +1120,8 @@ static void interval_record(struct task *t)
 	fill_record(t, &rec, &u, kernel, peak);
 	rec.type = RECORD_INTERVAL;
 	rec.end_ns = realtime_ns();
-	rec.wall_ns = rec.end_ns > st->started_realtime_ns ? rec.end_ns - st->started_realtime_ns : 0;
+	rec.wall_ns =
+		rec.end_ns > st->started_realtime_ns ? rec.end_ns - st->started_realtime_ns : 0;
 	rec.exit_kind = RECORD_EXIT_RUNNING;
 	r = log_record(t->a, &rec, &seq, NULL);
 	if (r < 0)
@@ -1152,9 +1169,9 @@ static int save_report(struct task *t)
 	int r = -ENOMEM;
 
 	hex_encode(t->rec_hash, SHA256_LEN, hex);
-	memcpy(rd, "sha256:", 7);
-	hex_encode(t->res.digest, SHA256_LEN, rd + 7);
-	if (o && canon_add_u64(o, "seq", t->seq) == 0 && cJSON_AddStringToObject(o, "record_hash", hex) &&
+	digest_str(t->res.digest, rd);
+	if (o && canon_add_u64(o, "seq", t->seq) == 0 &&
+	    cJSON_AddStringToObject(o, "record_hash", hex) &&
 	    canon_add_i64(o, "exit_code", t->exit_code) == 0 &&
 	    (t->has_result ? cJSON_AddStringToObject(o, "result", rd) != NULL
 			   : cJSON_AddNullToObject(o, "result") != NULL) &&
@@ -1200,8 +1217,8 @@ static void build_done(void *ud)
 		return;
 	}
 	if (t->has_result && t->build_err < 0) {
-		log_errno(LOG_LVL_ERR, t->build_err, "task %s: result archive: %s", t->offer->task_id,
-			  t->build_why);
+		log_errno(LOG_LVL_ERR, t->build_err, "task %s: result archive: %s",
+			  t->offer->task_id, t->build_why);
 		t->has_result = false;
 	}
 	fill_record(t, &rec, &t->usage, t->kernel_ns, t->mem_peak);
@@ -1218,7 +1235,8 @@ static void build_done(void *ud)
 	}
 	r = log_record(a, &rec, &t->seq, t->rec_hash);
 	if (r < 0) {
-		log_errno(LOG_LVL_ERR, r, "task %s: cannot log its final record", t->offer->task_id);
+		log_errno(LOG_LVL_ERR, r, "task %s: cannot log its final record",
+			  t->offer->task_id);
 		send_status(t, "failed", "agent: cannot sign the usage record");
 		task_drop(t);
 		return;
@@ -1253,7 +1271,7 @@ static void build_done(void *ud)
 		char why[OFFER_REASON_MAX];
 
 		fmt(why, sizeof(why), "%s%s%s", sup_kind_name(t->end.kind),
-			 t->end.error[0] ? ": " : "", t->end.error);
+		    t->end.error[0] ? ": " : "", t->end.error);
 		send_status(t, "failed", why);
 	} else {
 		send_status(t, "exited", NULL);
@@ -1356,8 +1374,7 @@ static void upload_chunk(struct task *t)
 		t->up_done = true;
 		return;
 	}
-	memcpy(digest, "sha256:", 7);
-	hex_encode(t->res.digest, SHA256_LEN, digest + 7);
+	digest_str(t->res.digest, digest);
 	m = proto_new(PROTO_BLOB_PUT);
 	if (m && (!cJSON_AddStringToObject(m, "digest", digest) ||
 		  canon_add_u64(m, "offset", t->up_off) < 0 ||
@@ -1402,8 +1419,7 @@ static void send_result(struct task *t)
 	cJSON *m = proto_new(PROTO_TASK_RESULT);
 	char digest[SHA256_HEX_LEN + 8];
 
-	memcpy(digest, "sha256:", 7);
-	hex_encode(t->res.digest, SHA256_LEN, digest + 7);
+	digest_str(t->res.digest, digest);
 	if (m && (!cJSON_AddStringToObject(m, "task_id", t->offer->task_id) ||
 		  canon_add_i64(m, "exit_code", t->exit_code) < 0 ||
 		  !cJSON_AddStringToObject(m, "result_digest", digest) ||
@@ -1487,7 +1503,8 @@ static int on_ack(struct net_conn *c, const struct proto_msg *m, void *ud)
 			uint64_t want = MIN((uint64_t)PROTO_BLOB_CHUNK, t->res.size - t->up_off);
 
 			t->up_inflight = false;
-			if ((seq >= 0 && (uint64_t)seq == t->res.size) || t->up_off + want >= t->res.size) {
+			if ((seq >= 0 && (uint64_t)seq == t->res.size) ||
+			    t->up_off + want >= t->res.size) {
 				t->up_done = true;
 				log_debug("task %s: result uploaded", t->offer->task_id);
 			} else {
@@ -1523,14 +1540,15 @@ static int on_error(struct net_conn *c, const struct proto_msg *m, void *ud)
 		if (t->state == T_FETCH && t->fetch_inflight && t->fetch_ref == ref) {
 			t->fetch_inflight = false;
 			fmt(why, sizeof(why), "cannot fetch %s %s: %s",
-				 t->fetch_i == 0 ? "image" : "input", fetch_digest(t), code);
+			    t->fetch_i == 0 ? "image" : "input", fetch_digest(t), code);
 			task_fail(t, why);
 			return 0;
 		}
 		if (t->state != T_REPORT)
 			continue;
 		if (t->up_inflight && t->up_ref == ref) {
-			log_err("task %s: result upload refused: %s: %s", t->offer->task_id, code, msg);
+			log_err("task %s: result upload refused: %s: %s", t->offer->task_id, code,
+				msg);
 			t->up_inflight = false;
 			t->up_off = 0; /* start over once, then give up on the result */
 			if (++t->retries > 3) {
@@ -1542,13 +1560,15 @@ static int on_error(struct net_conn *c, const struct proto_msg *m, void *ud)
 		}
 		if (t->result_inflight && t->result_ref == ref) {
 			t->result_inflight = false;
-			if (strcmp(code, "record_missing") == 0 && ++t->retries <= RESULT_RETRIES_MAX) {
+			if (strcmp(code, "record_missing") == 0 &&
+			    ++t->retries <= RESULT_RETRIES_MAX) {
 				log_info("task %s: the coordinator lacks record %llu yet; retrying",
 					 t->offer->task_id, (unsigned long long)t->seq);
 				t->retry_at_ms = now_ms() + RESULT_RETRY_MS;
 				return 0;
 			}
-			log_err("task %s: TASK_RESULT refused: %s: %s", t->offer->task_id, code, msg);
+			log_err("task %s: TASK_RESULT refused: %s: %s", t->offer->task_id, code,
+				msg);
 			task_drop(t);
 			return 0;
 		}
@@ -1687,7 +1707,8 @@ static int on_status(struct net_conn *c, const struct proto_msg *m, void *ud)
 	struct task *t;
 
 	(void)c;
-	if (canon_get_str(m->root, "task_id", &id) < 0 || canon_get_str(m->root, "state", &state) < 0)
+	if (canon_get_str(m->root, "task_id", &id) < 0 ||
+	    canon_get_str(m->root, "state", &state) < 0)
 		return 0;
 	if (strcmp(state, "killed") != 0)
 		return 0;
@@ -1712,7 +1733,8 @@ static void on_ready(struct net_client *cl, struct net_conn *c, void *ud)
 	log_info("registered with the coordinator at %s", net_conn_addr(c));
 	outbox_on_ready(a->ob, c);
 	for (size_t i = 0; i < a->n_lost; i++) {
-		send_status_id(a, a->lost_ids[i], "failed", "agent restarted before the task started");
+		send_status_id(a, a->lost_ids[i], "failed",
+			       "agent restarted before the task started");
 		free(a->lost_ids[i]);
 	}
 	free(a->lost_ids);
@@ -1864,7 +1886,8 @@ static int render_metrics(struct agent *a, char **ret, size_t *ret_len)
 			m.tasks[AGENT_TASK_FETCHING]++;
 			break;
 		case T_RUN:
-			m.tasks[sup_status(t->sup)->pid ? AGENT_TASK_RUNNING : AGENT_TASK_STARTING]++;
+			m.tasks[sup_status(t->sup)->pid ? AGENT_TASK_RUNNING
+							: AGENT_TASK_STARTING]++;
 			cpu[k++] = (struct agent_metrics_task){t->offer->task_id, t->cpu_ns};
 			break;
 		case T_END:
@@ -1875,7 +1898,8 @@ static int render_metrics(struct agent *a, char **ret, size_t *ret_len)
 		}
 	}
 	for (int i = SUP_EXITED; i < SUP_KIND_N; i++)
-		ended[i - SUP_EXITED] = (struct agent_metrics_counter){sup_kind_name(i), a->ended[i]};
+		ended[i - SUP_EXITED] =
+			(struct agent_metrics_counter){sup_kind_name(i), a->ended[i]};
 	meter_drops(a->meter, &d);
 	drops[0] = (struct agent_metrics_counter){"task_storage", d.task_storage};
 	drops[1] = (struct agent_metrics_counter){"depth", d.depth};
@@ -1909,9 +1933,9 @@ static void http_reply(struct http_conn *h, const char *status, const char *type
 {
 	char head[256];
 	int n = fmt(head, sizeof(head),
-			 "HTTP/1.0 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-			 "Connection: close\r\n\r\n",
-			 status, type, len);
+		    "HTTP/1.0 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+		    "Connection: close\r\n\r\n",
+		    status, type, len);
 
 	if (loop_sock_send(h->s, head, (size_t)n) == 0 && len)
 		loop_sock_send(h->s, body, len);
@@ -2036,7 +2060,8 @@ static int start_metrics(struct agent *a)
 	fmt(text, sizeof(text), strchr(host, ':') ? "[%s]:%u\n" : "%s:%u\n", host, bound);
 	fmt(state, sizeof(state), "%s/metrics.addr", a->cfg->state_dir);
 	{
-		_cleanup_close_ int dfd = open(a->cfg->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		_cleanup_close_ int dfd =
+			open(a->cfg->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 		if (dfd >= 0)
 			write_atomic(dfd, "metrics.addr", text, strlen(text));
@@ -2052,7 +2077,7 @@ static int load_task(struct agent *a, const char *name, struct task **ret)
 	_cleanup_free_ char *text = NULL;
 	struct task *t;
 	cJSON *root = NULL;
-	size_t len;
+	size_t len = 0;
 	char why[OFFER_REASON_MAX];
 	int r;
 
@@ -2104,7 +2129,7 @@ static int resume_report(struct task *t)
 	const char *s;
 	cJSON *root = NULL;
 	int64_t code = 0;
-	size_t len;
+	size_t len = 0;
 	int r;
 
 	r = read_small(t->dirfd, "report.json", 8192, &text, &len);
@@ -2114,14 +2139,16 @@ static int resume_report(struct task *t)
 	if (r < 0)
 		return r;
 	r = -EBADMSG;
-	if (canon_get_u64(root, "seq", &t->seq) < 0 || canon_get_i64(root, "exit_code", &code) < 0 ||
+	if (canon_get_u64(root, "seq", &t->seq) < 0 ||
+	    canon_get_i64(root, "exit_code", &code) < 0 ||
 	    canon_get_str(root, "record_hash", &s) < 0 ||
 	    hex_decode(s, strlen(s), t->rec_hash, SHA256_LEN) < 0)
 		goto out;
 	canon_get_u64(root, "result_size", &t->res.size);
 	canon_get_u64(root, "cpu_ns", &t->cpu_ns);
 	t->exit_code = (int)code;
-	t->has_result = canon_get_str(root, "result", &s) == 0 && digest_parse(s, t->res.digest) == 0;
+	t->has_result =
+		canon_get_str(root, "result", &s) == 0 && digest_parse(s, t->res.digest) == 0;
 	r = 0;
 out:
 	cJSON_Delete(root);
@@ -2163,7 +2190,7 @@ static void reconcile(struct agent *a)
 		if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode))
 			continue;
 		r = load_task(a, de->d_name, &t);
-		if (r < 0) {
+		if (r < 0 || !t) {
 			log_errno(LOG_LVL_WARN, r, "task directory %s is unusable; removed", path);
 			rm_rf(path);
 			continue;
@@ -2197,8 +2224,8 @@ static void reconcile(struct agent *a)
 			task_drop(t);
 			continue;
 		}
-		r = cg_open(&a->cgh, a->cap_name, t->offer->task_id, a->cgh.layout == CG_LAYOUT_HYBRID,
-			    &t->cg);
+		r = cg_open(&a->cgh, a->cap_name, t->offer->task_id,
+			    a->cgh.layout == CG_LAYOUT_HYBRID, &t->cg);
 		if (r < 0)
 			log_errno(LOG_LVL_WARN, r, "task %s: its cgroup", t->offer->task_id);
 		if (t->cg && !t->cg_id)
@@ -2218,8 +2245,9 @@ static void reconcile(struct agent *a)
 		t->state = T_RUN;
 		t->last_status_ms = t->last_interval_ms = now_ms();
 		if (sup_status(t->sup)->kind == SUP_RUNNING) {
-			log_info("task %s: re-adopted (supervisor %d, task pid %d)", t->offer->task_id,
-				 (int)sup_status(t->sup)->supervisor_pid, (int)sup_status(t->sup)->pid);
+			log_info("task %s: re-adopted (supervisor %d, task pid %d)",
+				 t->offer->task_id, (int)sup_status(t->sup)->supervisor_pid,
+				 (int)sup_status(t->sup)->pid);
 		} else {
 			log_info("task %s: ended while the agent was away (%s)", t->offer->task_id,
 				 sup_kind_name(sup_status(t->sup)->kind));
@@ -2490,10 +2518,11 @@ int agent_daemon_run(const struct agent_config *cfg, const struct agent_host_fac
 		goto out;
 	}
 	loop_timer_arm(a.tick, TICK_MS);
-	log_info("aicn-agent %s started: coordinator %s, %u.%03u cores, %llu MiB, %u tasks at most%s",
-		 AICN_VERSION, cfg->coordinator, cfg->max_millicores / 1000,
-		 cfg->max_millicores % 1000, (unsigned long long)(cfg->max_memory / MIB),
-		 cfg->max_tasks, a.in_window ? "" : " (outside its windows now)");
+	log_info(
+		"aicn-agent %s started: coordinator %s, %u.%03u cores, %llu MiB, %u tasks at most%s",
+		AICN_VERSION, cfg->coordinator, cfg->max_millicores / 1000,
+		cfg->max_millicores % 1000, (unsigned long long)(cfg->max_memory / MIB),
+		cfg->max_tasks, a.in_window ? "" : " (outside its windows now)");
 	r = loop_run(a.loop);
 	if (r < 0)
 		log_errno(LOG_LVL_ERR, r, "event loop");

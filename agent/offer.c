@@ -99,15 +99,16 @@ static int get_strv(const cJSON *arr, bool need_env, size_t *bytes, char ***ret,
 		const char *s = it->valuestring;
 
 		if (!cJSON_IsString(it) || !s)
-			return reason(why, len, -EINVAL, "%s: not a string", need_env ? "env" : "cmd");
+			return reason(why, len, -EINVAL, "%s: not a string",
+				      need_env ? "env" : "cmd");
 		*bytes += strlen(s) + 1;
 		if (need_env) {
 			const char *eq = strchr(s, '=');
 			size_t k = eq ? (size_t)(eq - s) : 0;
 
 			if (!k || strspn(s, ALNUM "_") != k || (s[0] >= '0' && s[0] <= '9'))
-				return reason(why, len, -EINVAL,
-					      "env entry %zu is not NAME=VALUE", n);
+				return reason(why, len, -EINVAL, "env entry %zu is not NAME=VALUE",
+					      n);
 		}
 		n++;
 	}
@@ -185,7 +186,8 @@ static int parse_inputs(const cJSON *arr, struct offer *o, char *why, size_t len
 			     path[pl] == '/') ||
 			    (ql < pl && strncmp(o->inputs[k].path, path, ql) == 0 &&
 			     o->inputs[k].path[ql] == '/'))
-				return reason(why, len, -EINVAL, "input %zu: path %s clashes with input %zu",
+				return reason(why, len, -EINVAL,
+					      "input %zu: path %s clashes with input %zu",
 					      o->n_inputs, path, k);
 		}
 		snprintf(in->digest, sizeof(in->digest), "%s", digest);
@@ -226,8 +228,8 @@ int offer_parse(const cJSON *msg, char *why, size_t whylen, struct offer **ret_o
 		return r;
 	if (!o->n_cmd || !o->cmd[0][0])
 		return reason(why, whylen, -EINVAL, "cmd: empty command");
-	r = get_strv(cJSON_GetObjectItemCaseSensitive(msg, "env"), true, &bytes, &o->env,
-		     &o->n_env, why, whylen);
+	r = get_strv(cJSON_GetObjectItemCaseSensitive(msg, "env"), true, &bytes, &o->env, &o->n_env,
+		     why, whylen);
 	if (r < 0)
 		return r;
 	r = parse_inputs(cJSON_GetObjectItemCaseSensitive(msg, "inputs"), o, why, whylen);

@@ -10,20 +10,20 @@
 #include <stdint.h>
 
 #define OFFER_TASK_ID_MAX 64
-#define OFFER_DIGEST_LEN 71			   /* "sha256:" + 64 hex */
-#define OFFER_INPUTS_MAX 64			   /* inputs of one task */
-#define OFFER_INPUT_PATH_MAX 256		   /* bytes of one input path */
-#define OFFER_INPUT_DEPTH_MAX 16		   /* components of one input path */
-#define OFFER_INPUTS_BYTES_MAX (4ULL << 30)	   /* all inputs of one task together */
-#define OFFER_CMD_BYTES_MAX (256 * 1024)	   /* argv + env together */
-#define OFFER_POW_BITS_MAX 32			   /* harder stamps are refused: 2^32 hashes */
+#define OFFER_DIGEST_LEN 71			     /* "sha256:" + 64 hex */
+#define OFFER_INPUTS_MAX 64			     /* inputs of one task */
+#define OFFER_INPUT_PATH_MAX 256		     /* bytes of one input path */
+#define OFFER_INPUT_DEPTH_MAX 16		     /* components of one input path */
+#define OFFER_INPUTS_BYTES_MAX (4ULL << 30)	     /* all inputs of one task together */
+#define OFFER_CMD_BYTES_MAX (256 * 1024)	     /* argv + env together */
+#define OFFER_POW_BITS_MAX 32			     /* harder stamps are refused: 2^32 hashes */
 #define OFFER_DEADLINE_MS_MAX (400ULL * 86400000ULL) /* wall-clock limits beyond: refused */
-#define OFFER_REASON_MAX 256			   /* TASK_REJECT reason */
+#define OFFER_REASON_MAX 256			     /* TASK_REJECT reason */
 
 struct offer_input {
-	char digest[OFFER_DIGEST_LEN + 1];     /* "sha256:<hex>" of the blob */
-	char path[OFFER_INPUT_PATH_MAX + 1];   /* relative path below the task's /work */
-	uint64_t size;			       /* bytes, checked when fetched */
+	char digest[OFFER_DIGEST_LEN + 1];   /* "sha256:<hex>" of the blob */
+	char path[OFFER_INPUT_PATH_MAX + 1]; /* relative path below the task's /work */
+	uint64_t size;			     /* bytes, checked when fetched */
 };
 
 /* A validated TASK_OFFER. */
@@ -36,15 +36,15 @@ struct offer {
 	size_t n_env;
 	struct offer_input *inputs;
 	size_t n_inputs;
-	uint64_t inputs_bytes;	       /* sum of the inputs' sizes */
-	uint32_t cores;		       /* whole cores the task may use */
-	uint64_t mem_mb;	       /* memory limit, MiB */
-	uint64_t max_cpu_ns;	       /* CPU budget: the task is stopped beyond it */
-	uint64_t price;		       /* agreed base units per CPU-hour */
-	uint64_t deadline_ms;	       /* wall-clock limit, 0 = none */
-	uint32_t replica;	       /* replica index */
-	char renter[128 + 1];	       /* account charged, "" when not given */
-	uint32_t pow_bits;	       /* difficulty of the result's Proof-of-Work stamp */
+	uint64_t inputs_bytes; /* sum of the inputs' sizes */
+	uint32_t cores;	       /* whole cores the task may use */
+	uint64_t mem_mb;       /* memory limit, MiB */
+	uint64_t max_cpu_ns;   /* CPU budget: the task is stopped beyond it */
+	uint64_t price;	       /* agreed base units per CPU-hour */
+	uint64_t deadline_ms;  /* wall-clock limit, 0 = none */
+	uint32_t replica;      /* replica index */
+	char renter[128 + 1];  /* account charged, "" when not given */
+	uint32_t pow_bits;     /* difficulty of the result's Proof-of-Work stamp */
 };
 
 /*

@@ -95,7 +95,8 @@ static int copy_fd(struct builder *b, int fd, off_t off, uint64_t len)
 
 static int add_stream(struct builder *b, int dirfd, const char *name)
 {
-	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	_cleanup_close_ int fd =
+		openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	struct stat st;
 	uint64_t len = 0;
 	off_t off = 0;
@@ -194,8 +195,8 @@ static int add_tree(struct builder *b, int dirfd, const char *prefix, unsigned d
 			continue;
 		}
 		if (S_ISDIR(st.st_mode)) {
-			_cleanup_close_ int sub = openat(dirfd, names[i],
-							 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			_cleanup_close_ int sub = openat(
+				dirfd, names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
 			if (sub < 0) {
 				b->info.out_skipped++;
@@ -216,9 +217,8 @@ static int add_tree(struct builder *b, int dirfd, const char *prefix, unsigned d
 			r = header(b, path, AE_IFLNK, 0777, 0, target);
 			b->info.out_files++;
 		} else if (S_ISREG(st.st_mode)) {
-			_cleanup_close_ int fd =
-				openat(dirfd, names[i],
-				       O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+			_cleanup_close_ int fd = openat(
+				dirfd, names[i], O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 			struct stat fst;
 
 			if (fd < 0 || fstat(fd, &fst) < 0 || !S_ISREG(fst.st_mode) ||
@@ -284,12 +284,12 @@ int result_build(int task_dirfd, const char *work_rel, int exit_code, const char
 	if (r == 0)
 		r = add_stream(b, task_dirfd, "stderr");
 	if (r == 0 && work_rel) {
-		_cleanup_close_ int wfd =
-			openat(task_dirfd, work_rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		_cleanup_close_ int ofd = wfd < 0 ? -1
-						  : openat(wfd, "out",
-							   O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-								   O_CLOEXEC);
+		_cleanup_close_ int wfd = openat(task_dirfd, work_rel,
+						 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		_cleanup_close_ int ofd =
+			wfd < 0 ? -1
+				: openat(wfd, "out",
+					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
 		if (ofd >= 0) {
 			r = header(b, "out", AE_IFDIR, 0755, 0, NULL);

@@ -7,10 +7,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RESULT_STREAM_MAX (1024 * 1024)	  /* last bytes of stdout and of stderr kept */
-#define RESULT_OUT_MAX (256ULL << 20)	  /* bytes of out/ files kept; later files are left out */
-#define RESULT_OUT_ENTRIES_MAX 100000	  /* entries of out/ kept */
-#define RESULT_OUT_DEPTH_MAX 32		  /* directory depth below out/ */
+#define RESULT_STREAM_MAX (1024 * 1024) /* last bytes of stdout and of stderr kept */
+#define RESULT_OUT_MAX (256ULL << 20)	/* bytes of out/ files kept; later files are left out */
+#define RESULT_OUT_ENTRIES_MAX 100000	/* entries of out/ kept */
+#define RESULT_OUT_DEPTH_MAX 32		/* directory depth below out/ */
 #define RESULT_WHY_MAX 256
 
 struct result_info {

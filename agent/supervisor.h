@@ -57,24 +57,24 @@ struct sup_status {
  * it, and the task cgroup is the sandbox's (the child is born in it).
  */
 struct sup_sandbox {
-	const char *rootfs;	/* the image's flattened rootfs (read-only) */
-	const char *work_dir;	/* host directory bound at /work */
-	const char *user;	/* "uid[:gid]" or names of the image; NULL = 0:0 */
-	uint32_t millicores;	/* CPU limit of the task; 0 = none (the parent cap holds) */
-	uint64_t memory_bytes;	/* memory limit; 0 = the sandbox default */
-	uint64_t pids;		/* process limit; 0 = the sandbox default */
-	uint64_t output_bytes;	/* stdout + stderr; 0 = the sandbox default */
+	const char *rootfs;    /* the image's flattened rootfs (read-only) */
+	const char *work_dir;  /* host directory bound at /work */
+	const char *user;      /* "uid[:gid]" or names of the image; NULL = 0:0 */
+	uint32_t millicores;   /* CPU limit of the task; 0 = none (the parent cap holds) */
+	uint64_t memory_bytes; /* memory limit; 0 = the sandbox default */
+	uint64_t pids;	       /* process limit; 0 = the sandbox default */
+	uint64_t output_bytes; /* stdout + stderr; 0 = the sandbox default */
 };
 
 /* What to run and how. */
 struct sup_spec {
-	const char *task_id;	 /* [A-Za-z0-9._-], at most SUP_TASK_ID_MAX */
-	const char *const *argv; /* NULL-terminated, argv[0] searched in PATH */
-	const char *const *envp; /* NULL-terminated; NULL for an empty environment */
-	const char *cwd;	 /* NULL: the task directory */
-	const struct cg *cg;	 /* the task's cgroup (created by the agent), or NULL */
-	uint64_t timeout_ms;	 /* wall-time limit, 0 = none */
-	uint64_t grace_ms;	 /* SIGTERM-to-SIGKILL on cancel/timeout, 0 = default */
+	const char *task_id;		   /* [A-Za-z0-9._-], at most SUP_TASK_ID_MAX */
+	const char *const *argv;	   /* NULL-terminated, argv[0] searched in PATH */
+	const char *const *envp;	   /* NULL-terminated; NULL for an empty environment */
+	const char *cwd;		   /* NULL: the task directory */
+	const struct cg *cg;		   /* the task's cgroup (created by the agent), or NULL */
+	uint64_t timeout_ms;		   /* wall-time limit, 0 = none */
+	uint64_t grace_ms;		   /* SIGTERM-to-SIGKILL on cancel/timeout, 0 = default */
 	const struct sup_sandbox *sandbox; /* NULL: exec argv on the host */
 };
 

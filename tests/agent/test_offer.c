@@ -12,8 +12,9 @@
 
 #define IMG "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define DIG "sha256:1111111111111111111111111111111111111111111111111111111111111111"
-#define BASE "\"task_id\":\"42\",\"image\":\"" IMG "\",\"cmd\":[\"sh\",\"-c\",\"true\"],"      \
-	     "\"cores\":1,\"mem_mb\":64,\"max_cpu_ns\":1000000000,\"price\":1000"
+#define BASE                                                                                       \
+	"\"task_id\":\"42\",\"image\":\"" IMG "\",\"cmd\":[\"sh\",\"-c\",\"true\"],"               \
+	"\"cores\":1,\"mem_mb\":64,\"max_cpu_ns\":1000000000,\"price\":1000"
 
 static char why[OFFER_REASON_MAX];
 
@@ -46,7 +47,8 @@ static void test_full_offer(void)
 {
 	struct offer *o = NULL;
 
-	CHECK_EQ(parse("{" BASE ",\"env\":[\"A=1\",\"LONG_NAME_2=x=y\"],\"inputs\":[{\"digest\":\"" DIG
+	CHECK_EQ(parse("{" BASE
+		       ",\"env\":[\"A=1\",\"LONG_NAME_2=x=y\"],\"inputs\":[{\"digest\":\"" DIG
 		       "\",\"path\":\"in/data.txt\",\"size\":22},{\"digest\":\"" DIG
 		       "\",\"path\":\"in/b\",\"size\":3}],\"deadline_ms\":60000,\"replica\":2,"
 		       "\"renter\":\"alice@x\",\"pow_bits\":12}",
@@ -80,30 +82,45 @@ static void test_hostile_offers(void)
 {
 	static const char *const bad[] = {
 		/* task ids that would name other directories or cgroups */
-		"{\"task_id\":\"../etc\",\"image\":\"" IMG "\",\"cmd\":[\"x\"],\"cores\":1,\"mem_mb\":64,\"max_cpu_ns\":1,\"price\":0}",
-		"{\"task_id\":\".hidden\",\"image\":\"" IMG "\",\"cmd\":[\"x\"],\"cores\":1,\"mem_mb\":64,\"max_cpu_ns\":1,\"price\":0}",
-		"{\"task_id\":\"a/b\",\"image\":\"" IMG "\",\"cmd\":[\"x\"],\"cores\":1,\"mem_mb\":64,\"max_cpu_ns\":1,\"price\":0}",
-		"{\"task_id\":\"\",\"image\":\"" IMG "\",\"cmd\":[\"x\"],\"cores\":1,\"mem_mb\":64,\"max_cpu_ns\":1,\"price\":0}",
-		"{\"task_id\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\",\"image\":\"" IMG "\",\"cmd\":[\"x\"],\"cores\":1,\"mem_mb\":64,\"max_cpu_ns\":1,\"price\":0}",
+		"{\"task_id\":\"../etc\",\"image\":\"" IMG
+		"\",\"cmd\":[\"x\"],\"cores\":1,\"mem_mb\":64,\"max_cpu_ns\":1,\"price\":0}",
+		"{\"task_id\":\".hidden\",\"image\":\"" IMG
+		"\",\"cmd\":[\"x\"],\"cores\":1,\"mem_mb\":64,\"max_cpu_ns\":1,\"price\":0}",
+		"{\"task_id\":\"a/b\",\"image\":\"" IMG
+		"\",\"cmd\":[\"x\"],\"cores\":1,\"mem_mb\":64,\"max_cpu_ns\":1,\"price\":0}",
+		"{\"task_id\":\"\",\"image\":\"" IMG
+		"\",\"cmd\":[\"x\"],\"cores\":1,\"mem_mb\":64,\"max_cpu_ns\":1,\"price\":0}",
+		"{\"task_id\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\",\"image\":\"" IMG
+		"\",\"cmd\":[\"x\"],\"cores\":1,\"mem_mb\":64,\"max_cpu_ns\":1,\"price\":0}",
 		/* unknown or malformed image */
 		"{\"task_id\":\"1\",\"image\":\"busybox:latest\",\"cmd\":[\"x\"],\"cores\":1,\"mem_mb\":64,\"max_cpu_ns\":1,\"price\":0}",
 		"{\"task_id\":\"1\",\"image\":\"sha256:XYZ\",\"cmd\":[\"x\"],\"cores\":1,\"mem_mb\":64,\"max_cpu_ns\":1,\"price\":0}",
 		/* command and environment */
-		"{\"task_id\":\"1\",\"image\":\"" IMG "\",\"cmd\":[],\"cores\":1,\"mem_mb\":64,\"max_cpu_ns\":1,\"price\":0}",
-		"{\"task_id\":\"1\",\"image\":\"" IMG "\",\"cmd\":[\"\"],\"cores\":1,\"mem_mb\":64,\"max_cpu_ns\":1,\"price\":0}",
-		"{\"task_id\":\"1\",\"image\":\"" IMG "\",\"cmd\":[1],\"cores\":1,\"mem_mb\":64,\"max_cpu_ns\":1,\"price\":0}",
+		"{\"task_id\":\"1\",\"image\":\"" IMG
+		"\",\"cmd\":[],\"cores\":1,\"mem_mb\":64,\"max_cpu_ns\":1,\"price\":0}",
+		"{\"task_id\":\"1\",\"image\":\"" IMG
+		"\",\"cmd\":[\"\"],\"cores\":1,\"mem_mb\":64,\"max_cpu_ns\":1,\"price\":0}",
+		"{\"task_id\":\"1\",\"image\":\"" IMG
+		"\",\"cmd\":[1],\"cores\":1,\"mem_mb\":64,\"max_cpu_ns\":1,\"price\":0}",
 		"{" BASE ",\"env\":[\"NOEQUALS\"]}",
 		"{" BASE ",\"env\":[\"=x\"]}",
 		"{" BASE ",\"env\":[\"1A=x\"]}",
 		"{" BASE ",\"env\":[\"A-B=x\"]}",
 		/* huge or zero values */
-		"{\"task_id\":\"1\",\"image\":\"" IMG "\",\"cmd\":[\"x\"],\"cores\":0,\"mem_mb\":64,\"max_cpu_ns\":1,\"price\":0}",
-		"{\"task_id\":\"1\",\"image\":\"" IMG "\",\"cmd\":[\"x\"],\"cores\":100000,\"mem_mb\":64,\"max_cpu_ns\":1,\"price\":0}",
-		"{\"task_id\":\"1\",\"image\":\"" IMG "\",\"cmd\":[\"x\"],\"cores\":1,\"mem_mb\":1,\"max_cpu_ns\":1,\"price\":0}",
-		"{\"task_id\":\"1\",\"image\":\"" IMG "\",\"cmd\":[\"x\"],\"cores\":1,\"mem_mb\":99999999999,\"max_cpu_ns\":1,\"price\":0}",
-		"{\"task_id\":\"1\",\"image\":\"" IMG "\",\"cmd\":[\"x\"],\"cores\":1,\"mem_mb\":64,\"max_cpu_ns\":0,\"price\":0}",
-		"{\"task_id\":\"1\",\"image\":\"" IMG "\",\"cmd\":[\"x\"],\"cores\":1,\"mem_mb\":64,\"max_cpu_ns\":-5,\"price\":0}",
-		"{\"task_id\":\"1\",\"image\":\"" IMG "\",\"cmd\":[\"x\"],\"cores\":1,\"mem_mb\":64,\"max_cpu_ns\":1,\"price\":-1}",
+		"{\"task_id\":\"1\",\"image\":\"" IMG
+		"\",\"cmd\":[\"x\"],\"cores\":0,\"mem_mb\":64,\"max_cpu_ns\":1,\"price\":0}",
+		"{\"task_id\":\"1\",\"image\":\"" IMG
+		"\",\"cmd\":[\"x\"],\"cores\":100000,\"mem_mb\":64,\"max_cpu_ns\":1,\"price\":0}",
+		"{\"task_id\":\"1\",\"image\":\"" IMG
+		"\",\"cmd\":[\"x\"],\"cores\":1,\"mem_mb\":1,\"max_cpu_ns\":1,\"price\":0}",
+		"{\"task_id\":\"1\",\"image\":\"" IMG
+		"\",\"cmd\":[\"x\"],\"cores\":1,\"mem_mb\":99999999999,\"max_cpu_ns\":1,\"price\":0}",
+		"{\"task_id\":\"1\",\"image\":\"" IMG
+		"\",\"cmd\":[\"x\"],\"cores\":1,\"mem_mb\":64,\"max_cpu_ns\":0,\"price\":0}",
+		"{\"task_id\":\"1\",\"image\":\"" IMG
+		"\",\"cmd\":[\"x\"],\"cores\":1,\"mem_mb\":64,\"max_cpu_ns\":-5,\"price\":0}",
+		"{\"task_id\":\"1\",\"image\":\"" IMG
+		"\",\"cmd\":[\"x\"],\"cores\":1,\"mem_mb\":64,\"max_cpu_ns\":1,\"price\":-1}",
 		"{" BASE ",\"deadline_ms\":9223372036854775807}",
 		"{" BASE ",\"pow_bits\":33}",
 		"{" BASE ",\"pow_bits\":64}",
@@ -111,20 +128,32 @@ static void test_hostile_offers(void)
 		"{" BASE ",\"renter\":\"bad renter\"}",
 		"{" BASE ",\"renter\":\"\"}",
 		/* inputs: traversal, absolute, odd parts, clashes, sizes */
-		"{" BASE ",\"inputs\":[{\"digest\":\"" DIG "\",\"path\":\"../../etc/passwd\",\"size\":1}]}",
-		"{" BASE ",\"inputs\":[{\"digest\":\"" DIG "\",\"path\":\"/etc/passwd\",\"size\":1}]}",
-		"{" BASE ",\"inputs\":[{\"digest\":\"" DIG "\",\"path\":\"a/../../b\",\"size\":1}]}",
+		"{" BASE ",\"inputs\":[{\"digest\":\"" DIG
+		"\",\"path\":\"../../etc/passwd\",\"size\":1}]}",
+		"{" BASE ",\"inputs\":[{\"digest\":\"" DIG
+		"\",\"path\":\"/etc/passwd\",\"size\":1}]}",
+		"{" BASE ",\"inputs\":[{\"digest\":\"" DIG
+		"\",\"path\":\"a/../../b\",\"size\":1}]}",
 		"{" BASE ",\"inputs\":[{\"digest\":\"" DIG "\",\"path\":\"a//b\",\"size\":1}]}",
 		"{" BASE ",\"inputs\":[{\"digest\":\"" DIG "\",\"path\":\"./a\",\"size\":1}]}",
 		"{" BASE ",\"inputs\":[{\"digest\":\"" DIG "\",\"path\":\"a/\",\"size\":1}]}",
 		"{" BASE ",\"inputs\":[{\"digest\":\"" DIG "\",\"path\":\"..\",\"size\":1}]}",
 		"{" BASE ",\"inputs\":[{\"digest\":\"" DIG "\",\"path\":\"a\\nb\",\"size\":1}]}",
 		"{" BASE ",\"inputs\":[{\"digest\":\"" DIG "\",\"path\":\"a\\\\b\",\"size\":1}]}",
-		"{" BASE ",\"inputs\":[{\"digest\":\"" DIG "\",\"path\":\"a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q\",\"size\":1}]}",
-		"{" BASE ",\"inputs\":[{\"digest\":\"" DIG "\",\"path\":\"x\",\"size\":1},{\"digest\":\"" DIG "\",\"path\":\"x\",\"size\":1}]}",
-		"{" BASE ",\"inputs\":[{\"digest\":\"" DIG "\",\"path\":\"x\",\"size\":1},{\"digest\":\"" DIG "\",\"path\":\"x/y\",\"size\":1}]}",
-		"{" BASE ",\"inputs\":[{\"digest\":\"" DIG "\",\"path\":\"x/y\",\"size\":1},{\"digest\":\"" DIG "\",\"path\":\"x\",\"size\":1}]}",
-		"{" BASE ",\"inputs\":[{\"digest\":\"" DIG "\",\"path\":\"x\",\"size\":4294967296},{\"digest\":\"" DIG "\",\"path\":\"y\",\"size\":4294967296}]}",
+		"{" BASE ",\"inputs\":[{\"digest\":\"" DIG
+		"\",\"path\":\"a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q\",\"size\":1}]}",
+		"{" BASE ",\"inputs\":[{\"digest\":\"" DIG
+		"\",\"path\":\"x\",\"size\":1},{\"digest\":\"" DIG
+		"\",\"path\":\"x\",\"size\":1}]}",
+		"{" BASE ",\"inputs\":[{\"digest\":\"" DIG
+		"\",\"path\":\"x\",\"size\":1},{\"digest\":\"" DIG
+		"\",\"path\":\"x/y\",\"size\":1}]}",
+		"{" BASE ",\"inputs\":[{\"digest\":\"" DIG
+		"\",\"path\":\"x/y\",\"size\":1},{\"digest\":\"" DIG
+		"\",\"path\":\"x\",\"size\":1}]}",
+		"{" BASE ",\"inputs\":[{\"digest\":\"" DIG
+		"\",\"path\":\"x\",\"size\":4294967296},{\"digest\":\"" DIG
+		"\",\"path\":\"y\",\"size\":4294967296}]}",
 		"{" BASE ",\"inputs\":[{\"digest\":\"nope\",\"path\":\"x\",\"size\":1}]}",
 		"{" BASE ",\"inputs\":[{\"path\":\"x\",\"size\":1}]}",
 		"{" BASE ",\"inputs\":{}}",
@@ -142,7 +171,8 @@ static void test_hostile_offers(void)
 		CHECK(why[0] != '\0'); /* the coordinator gets a reason */
 	}
 	/* a clash is not a prefix match: "x" and "xy" are different files */
-	CHECK_EQ(parse_free("{" BASE ",\"inputs\":[{\"digest\":\"" DIG "\",\"path\":\"x\",\"size\":1},"
+	CHECK_EQ(parse_free("{" BASE ",\"inputs\":[{\"digest\":\"" DIG
+			    "\",\"path\":\"x\",\"size\":1},"
 			    "{\"digest\":\"" DIG "\",\"path\":\"xy/z\",\"size\":1}]}"),
 		 0);
 	CHECK(offer_path_ok("a/b.c/..d"));
@@ -158,7 +188,8 @@ static void test_many_inputs(void)
 	CHECK(json);
 	n = (size_t)snprintf(json, 64 * 1024, "{" BASE ",\"inputs\":[");
 	for (int i = 0; i < OFFER_INPUTS_MAX + 1; i++)
-		n += (size_t)snprintf(json + n, 64 * 1024 - n, "%s{\"digest\":\"" DIG "\",\"path\":\"f%d\",\"size\":1}",
+		n += (size_t)snprintf(json + n, 64 * 1024 - n,
+				      "%s{\"digest\":\"" DIG "\",\"path\":\"f%d\",\"size\":1}",
 				      i ? "," : "", i);
 	snprintf(json + n, 64 * 1024 - n, "]}");
 	CHECK_EQ(parse_free(json), -EINVAL);
@@ -211,10 +242,8 @@ static void test_rules(void)
 int main(void)
 {
 	static const struct test_case cases[] = {
-		TEST(test_full_offer),
-		TEST(test_hostile_offers),
-		TEST(test_many_inputs),
-		TEST(test_rules),
+		TEST(test_full_offer),	TEST(test_hostile_offers),
+		TEST(test_many_inputs), TEST(test_rules),
 		{NULL, NULL},
 	};
 

@@ -38,12 +38,12 @@ static void mk(const char *rel)
 }
 
 struct member {
-	char name[256];
-	int type;
-	char link[256];
 	char *data;
 	size_t len;
+	int type;
 	unsigned mode;
+	char name[256];
+	char link[256];
 };
 
 /* Read every member of a tar; returns the count. */
