@@ -54,10 +54,11 @@ static const struct cli_cmd commands[] = {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: aicnctl [--version] [--help] [CONNECTION OPTIONS] COMMAND [ARGS...]\n\n"
-		   "The AI Compute Network's command-line tool: renters submit container tasks and\n"
-		   "pay in AICN, providers look after their nodes, stakers vote, auditors verify.\n\n"
-		   "Commands:\n");
+	fprintf(f,
+		"Usage: aicnctl [--version] [--help] [CONNECTION OPTIONS] COMMAND [ARGS...]\n\n"
+		"The AI Compute Network's command-line tool: renters submit container tasks and\n"
+		"pay in AICN, providers look after their nodes, stakers vote, auditors verify.\n\n"
+		"Commands:\n");
 	for (const struct cli_cmd *c = commands; c->name; c++)
 		fprintf(f, "  %-12s %s\n", c->name, c->summary);
 	fprintf(f,

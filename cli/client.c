@@ -28,8 +28,8 @@ static struct client_opts global_opts;
 const struct opt client_opt_table[] = {
 	{"coordinator", 0, OPT_STR, &client_opts.coordinator, "HOST:PORT",
 	 "the coordinator to talk to (port default 7443)", 0, 0},
-	{"cert", 0, OPT_STR, &client_opts.cert, "FILE", "our certificate (PEM, from the network CA)",
-	 0, 0},
+	{"cert", 0, OPT_STR, &client_opts.cert, "FILE",
+	 "our certificate (PEM, from the network CA)", 0, 0},
 	{"key", 0, OPT_STR, &client_opts.key, "FILE", "its Ed25519 private key (PEM)", 0, 0},
 	{"ca", 0, OPT_STR, &client_opts.ca, "FILE", "the network CA certificate (PEM)", 0, 0},
 	{"config", 0, OPT_STR, &client_opts.config, "FILE",
@@ -41,7 +41,8 @@ const struct opt client_opt_table[] = {
 
 int client_global_opts(int argc, char **argv)
 {
-	static const struct opt_cmd cmd = {"aicnctl", "", "", NULL, client_opt_table, 0, -1, 0, NULL};
+	static const struct opt_cmd cmd = {"aicnctl", "", "", NULL, client_opt_table,
+					   0,	      -1, 0,  NULL};
 	int i = 1;
 
 	/* only --name VALUE / --name=VALUE pairs that the table knows, before the command */
@@ -419,7 +420,8 @@ int client_open(const struct client_opts *o, struct client **ret, char *err)
 	err[0] = '\0';
 	r = market_proto_define();
 	if (r < 0) {
-		snprintf(err, CLIENT_ERR_LEN, "cannot define the market messages: %s", strerror(-r));
+		snprintf(err, CLIENT_ERR_LEN, "cannot define the market messages: %s",
+			 strerror(-r));
 		return r;
 	}
 	r = conf_load(o, &cf, err);
@@ -431,16 +433,23 @@ int client_open(const struct client_opts *o, struct client **ret, char *err)
 	key = PICK(key);
 	ca = PICK(ca);
 #undef PICK
-	timeout = o->timeout ? o->timeout
-			     : global_opts.timeout ? global_opts.timeout
-						   : cf.timeout ? cf.timeout : DEFAULT_TIMEOUT_S;
+	timeout = o->timeout		? o->timeout
+		  : global_opts.timeout ? global_opts.timeout
+		  : cf.timeout		? cf.timeout
+					: DEFAULT_TIMEOUT_S;
 	r = -EINVAL;
 	if (!coord || !cert || !key || !ca) {
 		snprintf(err, CLIENT_ERR_LEN,
 			 "no %s configured: set it in ~/.config/aicn/aicnctl.conf or pass --%s "
 			 "(see docs/renter.md)",
-			 !coord ? "coordinator" : !cert ? "cert" : !key ? "key" : "ca",
-			 !coord ? "coordinator HOST:PORT" : !cert ? "cert FILE" : !key ? "key FILE" : "ca FILE");
+			 !coord	 ? "coordinator"
+			 : !cert ? "cert"
+			 : !key	 ? "key"
+				 : "ca",
+			 !coord	 ? "coordinator HOST:PORT"
+			 : !cert ? "cert FILE"
+			 : !key	 ? "key FILE"
+				 : "ca FILE");
 		goto out;
 	}
 	if (split_hostport(coord, host, sizeof(host), &port) < 0) {
@@ -686,7 +695,8 @@ static int put_chunk(struct client *c, const char *digest, uint64_t off, uint64_
 	r = base64_encode(buf, len, &b64);
 	if (r < 0 || !cJSON_AddStringToObject(msg, "digest", digest) ||
 	    canon_add_u64(msg, "offset", off) < 0 || canon_add_u64(msg, "size", size) < 0 ||
-	    !cJSON_AddStringToObject(msg, "data", b64) || !cJSON_AddBoolToObject(msg, "last", last)) {
+	    !cJSON_AddStringToObject(msg, "data", b64) ||
+	    !cJSON_AddBoolToObject(msg, "last", last)) {
 		cJSON_Delete(msg);
 		return r < 0 ? r : -ENOMEM;
 	}
@@ -752,7 +762,8 @@ int client_blob_put(struct client *c, const char *path, char ret_digest[72], uin
 
 		if (n != (ssize_t)len) {
 			r = n < 0 ? -errno : -EIO;
-			set_err(c, "cannot read %s: %s", path, n < 0 ? strerror(errno) : "file shrank");
+			set_err(c, "cannot read %s: %s", path,
+				n < 0 ? strerror(errno) : "file shrank");
 			return r;
 		}
 		r = put_chunk(c, digest, off, size, buf, len, off + len == size,
@@ -805,7 +816,8 @@ static bool match_chunk(const struct client_msg *m, void *ud)
 
 	if (m->type == PROTO_ERROR)
 		return canon_get_i64(m->root, "ref", &ref) == 0 && ref == bm->id;
-	return m->type == PROTO_BLOB_PUT && strcmp(json_str(m->root, "digest", ""), bm->digest) == 0 &&
+	return m->type == PROTO_BLOB_PUT &&
+	       strcmp(json_str(m->root, "digest", ""), bm->digest) == 0 &&
 	       canon_get_i64(m->root, "offset", &off) == 0 && (uint64_t)off == bm->offset;
 }
 
@@ -920,7 +932,7 @@ int client_open_or_fail(const char *cmd, struct client **ret)
 	fprintf(stderr, "%s: %s\n", cmd, err[0] ? err : strerror(-r));
 	/* a missing or bad setting is the caller's to fix: 1; the network: 3 */
 	return r == -EINVAL || r == -ENOENT || r == -EACCES || r == -ENOMEM ? EXIT_FAIL
-									   : EXIT_CONNECT;
+									    : EXIT_CONNECT;
 }
 
 int client_print_json(const cJSON *data)
@@ -1034,8 +1046,7 @@ void client_print_kv(const cJSON *obj, int indent)
 {
 	const cJSON *it;
 
-	cJSON_ArrayForEach(it, obj)
-	{
+	cJSON_ArrayForEach (it, obj) {
 		const char *key = it->string ? it->string : "-";
 
 		if (cJSON_IsObject(it)) {
@@ -1044,16 +1055,15 @@ void client_print_kv(const cJSON *obj, int indent)
 		} else if (cJSON_IsArray(it)) {
 			const cJSON *el;
 
-			printf("%*s%s:%s\n", indent, "", key, cJSON_GetArraySize(it) ? "" : " (none)");
-			cJSON_ArrayForEach(el, it)
-			{
+			printf("%*s%s:%s\n", indent, "", key,
+			       cJSON_GetArraySize(it) ? "" : " (none)");
+			cJSON_ArrayForEach (el, it) {
 				if (cJSON_IsObject(el)) {
 					const cJSON *m;
 					int first = 1;
 
 					printf("%*s-", indent + 2, "");
-					cJSON_ArrayForEach(m, el)
-					{
+					cJSON_ArrayForEach (m, el) {
 						printf("%s%s=", first ? " " : "  ", m->string);
 						print_scalar(m, m->string, stdout);
 						first = 0;

@@ -5,9 +5,9 @@
 #include <aicn/tls.h>
 
 #include "cmd.h"
+#include "opt.h"
 
 #include <fcntl.h>
-#include <getopt.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -391,56 +391,43 @@ out:
 	return r;
 }
 
-static int parse_days(const char *s, int min, int *ret)
-{
-	char *end;
-	long v;
+#define CA_DAYS_MAX 36500
 
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < min || v > 36500)
-		return -EINVAL;
-	*ret = (int)v;
-	return 0;
-}
+static const char ca_exit[] = "Exit status: 0 success, 1 failure, 2 usage error.";
 
 static int ca_init(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"name", required_argument, NULL, 'n'},
-		{"days", required_argument, NULL, 'd'},
-		{"help", no_argument, NULL, 'h'},
+	const char *name = "aicn network CA", *dir;
+	int64_t days = 3650;
+	const struct opt opts[] = {
+		{"name", 'n', OPT_STR, &name, "CN",
+		 "the CA's common name (default \"aicn network CA\")", 0, 0},
+		{"days", 'd', OPT_INT, &days, "N", "validity in days (default 3650)", 1,
+		 CA_DAYS_MAX},
 		{0},
 	};
-	const char *name = "aicn network CA", *dir;
+	const struct opt_cmd cmd = {
+		"aicnctl ca init",
+		"DIR [--name CN] [--days N]",
+		"Create DIR (0700) with ca.key (Ed25519, 0600), ca.pem (self-signed), an empty\n"
+		"crl.pem and index.tsv.  Refuses a directory that already holds a CA.",
+		opts,
+		NULL,
+		1,
+		1,
+		0,
+		ca_exit};
 	_cleanup_free_ char *kp = NULL, *cp = NULL, *serial = NULL;
+	struct opt_args a = {0};
 	EVP_PKEY *key = NULL;
 	X509 *cert = NULL;
-	int days = 3650, c, r, lockfd;
+	int r, lockfd;
 
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'n':
-			name = optarg;
-			break;
-		case 'd':
-			if (parse_days(optarg, 1, &days) < 0) {
-				fprintf(stderr, "aicnctl ca init: bad --days '%s'\n", optarg);
-				return 2;
-			}
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			return 2;
-		}
-	}
-	if (optind + 1 != argc) {
-		fprintf(stderr, "aicnctl ca init: expected exactly one DIR\n");
-		return 2;
-	}
-	dir = argv[optind];
+	r = opt_parse(&cmd, argc, argv, &a);
+	if (r)
+		return r == OPT_HELP ? 0 : 2;
+	dir = a.pos[0];
+	opt_args_done(&a);
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
 		fprintf(stderr, "aicnctl ca init: cannot create %s: %m\n", dir);
 		return 1;
@@ -498,85 +485,74 @@ out:
 
 static int ca_issue(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"dir", required_argument, NULL, 'D'},
-		{"role", required_argument, NULL, 'r'},
-		{"name", required_argument, NULL, 'n'},
-		{"key", required_argument, NULL, 'k'},
-		{"out", required_argument, NULL, 'o'},
-		{"days", required_argument, NULL, 'd'},
-		{"backdate-days", required_argument, NULL, 'b'},
-		{"dns", required_argument, NULL, 's'},
-		{"help", no_argument, NULL, 'h'},
+	const char *dir = NULL, *rolestr = NULL, *name = NULL, *keyfile = NULL, *out = NULL;
+	int64_t days = 825, back = 0;
+	struct opt_list dns = {0};
+	const struct opt opts[] = {
+		{"dir", 'D', OPT_STR, &dir, "DIR", "the CA directory (required)", 0, 0},
+		{"role", 'r', OPT_STR, &rolestr, "ROLE",
+		 "agent, renter, auditor or coordinator (required)", 0, 0},
+		{"name", 'n', OPT_STR, &name, "NAME",
+		 "the subject CN, also the account name (required)", 0, 0},
+		{"key", 'k', OPT_STR, &keyfile, "KEY.pem",
+		 "certify this existing Ed25519 key (an agent's node\nkey) instead of a new one", 0,
+		 0},
+		{"out", 'o', OPT_STR, &out, "PREFIX",
+		 "write PREFIX.pem and PREFIX.key (default DIR/NAME)", 0, 0},
+		{"days", 'd', OPT_INT, &days, "N", "validity in days (default 825)", 1,
+		 CA_DAYS_MAX},
+		{"backdate-days", 'b', OPT_INT, &back, "N", "start the validity N days ago", 0,
+		 CA_DAYS_MAX},
+		{"dns", 's', OPT_LIST, &dns, "HOST", "add a DNS name (repeatable)", 0, 0},
 		{0},
 	};
-	const char *dir = NULL, *rolestr = NULL, *name = NULL, *keyfile = NULL, *out = NULL;
+	const struct opt_cmd cmd = {
+		"aicnctl ca issue",
+		"--dir DIR --role ROLE --name NAME [OPTIONS]",
+		"Sign a certificate for NAME whose role is the SAN URI \"aicn:role:ROLE\".  Without\n"
+		"--key a new Ed25519 key is written to PREFIX.key (0600).  Prints the certificate\n"
+		"path, the serial and the node id (sha256 of the raw public key).",
+		opts,
+		NULL,
+		0,
+		0,
+		0,
+		ca_exit};
 	_cleanup_free_ char *san = NULL, *prefix = NULL, *certp = NULL, *keyp = NULL;
 	_cleanup_free_ char *serial = NULL, *idxp = NULL;
 	char node_id[NODE_ID_HEX_LEN + 1];
 	EVP_PKEY *cakey = NULL, *key = NULL;
 	X509 *cacert = NULL, *cert = NULL;
+	struct opt_args a = {0};
 	enum aicn_role role;
 	size_t sanlen;
-	int days = 825, back = 0, c, r = -EINVAL, lockfd = -1;
+	int r = -EINVAL, lockfd = -1;
 	FILE *f;
 
+	r = opt_parse(&cmd, argc, argv, &a);
+	if (r) {
+		opt_list_free(&dns);
+		return r == OPT_HELP ? 0 : 2;
+	}
+	opt_args_done(&a);
 	san = strdup("");
-	if (!san)
-		return 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'D':
-			dir = optarg;
-			break;
-		case 'r':
-			rolestr = optarg;
-			break;
-		case 'n':
-			name = optarg;
-			break;
-		case 'k':
-			keyfile = optarg;
-			break;
-		case 'o':
-			out = optarg;
-			break;
-		case 'd':
-			if (parse_days(optarg, 1, &days) < 0) {
-				fprintf(stderr, "aicnctl ca issue: bad --days '%s'\n", optarg);
-				return 2;
-			}
-			break;
-		case 'b':
-			if (parse_days(optarg, 0, &back) < 0) {
-				fprintf(stderr, "aicnctl ca issue: bad --backdate-days '%s'\n",
-					optarg);
-				return 2;
-			}
-			break;
-		case 's': {
-			char *n = NULL;
+	for (int i = 0; san && i < dns.n; i++) {
+		char *n = NULL;
 
-			if (strlen(optarg) > 253 || strpbrk(optarg, ", \t\n") ||
-			    asprintf(&n, "%s,DNS:%s", san, optarg) < 0) {
-				fprintf(stderr, "aicnctl ca issue: bad --dns '%s'\n", optarg);
-				return 2;
-			}
-			free(san);
-			san = n;
-			break;
-		}
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
+		if (strlen(dns.v[i]) > 253 || strpbrk(dns.v[i], ", \t\n") ||
+		    asprintf(&n, "%s,DNS:%s", san, dns.v[i]) < 0) {
+			opt_fail(&cmd, "bad --dns '%s'", dns.v[i]);
+			opt_list_free(&dns);
 			return 2;
 		}
+		free(san);
+		san = n;
 	}
-	if (!dir || !rolestr || !name || optind != argc) {
-		fprintf(stderr, "aicnctl ca issue: --dir, --role and --name are required\n");
-		return 2;
-	}
+	opt_list_free(&dns);
+	if (!san)
+		return 1;
+	if (!dir || !rolestr || !name)
+		return opt_fail(&cmd, "--dir, --role and --name are required");
 	if (role_parse(rolestr, &role) < 0) {
 		fprintf(stderr,
 			"aicnctl ca issue: unknown role '%s' (agent, renter, auditor, coordinator)\n",
@@ -715,47 +691,55 @@ static int revoke_line(const struct index_line *l, void *ud)
 
 static int ca_revoke_or_crl(int argc, char **argv, int revoke)
 {
-	static const struct option opts[] = {
-		{"dir", required_argument, NULL, 'D'},	{"serial", required_argument, NULL, 's'},
-		{"cert", required_argument, NULL, 'c'}, {"days", required_argument, NULL, 'd'},
-		{"help", no_argument, NULL, 'h'},	{0},
+	const char *dir = NULL, *certfile = NULL, *serial_arg = NULL;
+	int64_t days = 365;
+	const struct opt opts_revoke[] = {
+		{"dir", 'D', OPT_STR, &dir, "DIR", "the CA directory (required)", 0, 0},
+		{"serial", 's', OPT_STR, &serial_arg, "HEX", "the serial to revoke", 0, 0},
+		{"cert", 'c', OPT_STR, &certfile, "CERT.pem", "or the certificate to revoke", 0, 0},
+		{"days", 'd', OPT_INT, &days, "N", "validity of the new CRL (default 365)", 1,
+		 CA_DAYS_MAX},
+		{0},
 	};
-	const char *dir = NULL, *certfile = NULL;
+	const struct opt_cmd cmd_revoke = {
+		"aicnctl ca revoke",
+		"--dir DIR (--serial HEX | --cert CERT.pem)",
+		"Put a certificate on the CRL and rewrite crl.pem; send SIGHUP to the coordinator\n"
+		"so it reloads the CRL.",
+		opts_revoke,
+		NULL,
+		0,
+		0,
+		0,
+		ca_exit};
+	const struct opt_cmd cmd_crl = {"aicnctl ca crl",
+					"--dir DIR [--days N]",
+					"Rewrite crl.pem from index.tsv with a fresh nextUpdate.",
+					opts_revoke,
+					NULL,
+					0,
+					0,
+					0,
+					ca_exit};
+	const struct opt_cmd *cmd = revoke ? &cmd_revoke : &cmd_crl;
 	_cleanup_free_ char *serial = NULL, *idxp = NULL, *tmp = NULL;
+	struct opt_args a = {0};
 	EVP_PKEY *cakey = NULL;
 	X509 *cacert = NULL;
-	int days = 365, c, r = -EINVAL, lockfd;
+	int r = -EINVAL, lockfd;
 
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'D':
-			dir = optarg;
-			break;
-		case 's':
-			free(serial);
-			serial = strdup(optarg);
-			break;
-		case 'c':
-			certfile = optarg;
-			break;
-		case 'd':
-			if (parse_days(optarg, 1, &days) < 0) {
-				fprintf(stderr, "aicnctl ca: bad --days '%s'\n", optarg);
-				return 2;
-			}
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			return 2;
-		}
+	r = opt_parse(cmd, argc, argv, &a);
+	if (r)
+		return r == OPT_HELP ? 0 : 2;
+	opt_args_done(&a);
+	if (serial_arg) {
+		serial = strdup(serial_arg);
+		if (!serial)
+			return 1;
 	}
-	if (!dir || optind != argc || (revoke && !!serial == !!certfile)) {
-		fprintf(stderr, revoke ? "aicnctl ca revoke: --dir and one of --serial or --cert\n"
-				       : "aicnctl ca crl: --dir is required\n");
-		return 2;
-	}
+	if (!dir || (revoke && !!serial == !!certfile) || (!revoke && (serial || certfile)))
+		return opt_fail(cmd, revoke ? "--dir and one of --serial or --cert"
+					    : "--dir is required (and only --days)");
 	if (revoke && certfile) {
 		X509 *x = read_cert(certfile);
 		struct tls_peer p;
@@ -821,7 +805,7 @@ static int ca_revoke_or_crl(int argc, char **argv, int revoke)
 			goto out;
 		}
 	}
-	r = write_crl(dir, cakey, cacert, days);
+	r = write_crl(dir, cakey, cacert, (int)days);
 	if (r < 0) {
 		fprintf(stderr, "aicnctl ca: cannot write the CRL: %s\n", strerror(-r));
 		goto out;
@@ -830,7 +814,7 @@ static int ca_revoke_or_crl(int argc, char **argv, int revoke)
 		printf("revoked %s; %s/%s rewritten (send SIGHUP to the coordinator)\n", serial,
 		       dir, CA_CRL);
 	else
-		printf("%s/%s rewritten, valid for %d days\n", dir, CA_CRL, days);
+		printf("%s/%s rewritten, valid for %lld days\n", dir, CA_CRL, (long long)days);
 out:
 	EVP_PKEY_free(cakey);
 	X509_free(cacert);
@@ -847,13 +831,30 @@ static int list_line(const struct index_line *l, void *ud _unused_)
 
 static int ca_list(int argc, char **argv)
 {
-	if (argc == 3 && strcmp(argv[1], "--dir") == 0) {
-		printf("%-34s %-24s %-12s %-12s %s\n", "SERIAL", "NAME", "ROLE", "NOT_AFTER",
-		       "STATUS");
-		return index_each(argv[2], list_line, NULL) < 0 ? 1 : 0;
-	}
-	fprintf(stderr, "aicnctl ca list: --dir DIR is required\n");
-	return 2;
+	const char *dir = NULL;
+	const struct opt opts[] = {
+		{"dir", 'D', OPT_STR, &dir, "DIR", "the CA directory (required)", 0, 0},
+		{0},
+	};
+	const struct opt_cmd cmd = {"aicnctl ca list",
+				    "--dir DIR",
+				    "Print index.tsv: serial, name, role, expiry, status.",
+				    opts,
+				    NULL,
+				    0,
+				    0,
+				    0,
+				    ca_exit};
+	struct opt_args a = {0};
+	int r = opt_parse(&cmd, argc, argv, &a);
+
+	if (r)
+		return r == OPT_HELP ? 0 : 2;
+	opt_args_done(&a);
+	if (!dir)
+		return opt_fail(&cmd, "--dir DIR is required");
+	printf("%-34s %-24s %-12s %-12s %s\n", "SERIAL", "NAME", "ROLE", "NOT_AFTER", "STATUS");
+	return index_each(dir, list_line, NULL) < 0 ? 1 : 0;
 }
 
 int cmd_ca(int argc, char **argv)
@@ -869,7 +870,6 @@ int cmd_ca(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	optind = 1;
 	if (strcmp(sub, "init") == 0)
 		return ca_init(argc - 1, argv + 1);
 	if (strcmp(sub, "issue") == 0)

@@ -18,9 +18,15 @@ static const char image_desc[] =
 	"Run 'aicnctl image build-from-rootfs --help' for its options.";
 
 static const struct opt_cmd image_cmd = {
-	"aicnctl image", "build-from-rootfs DIR -o FILE.tar [OPTIONS] [-- CMD [ARG...]]",
-	"Build container images for aicn tasks without Docker, Podman or umoci.", NULL, NULL, 0, -1,
-	0, "Exit status: 0 success, 1 failure, 2 usage error."};
+	"aicnctl image",
+	"build-from-rootfs DIR -o FILE.tar [OPTIONS] [-- CMD [ARG...]]",
+	"Build container images for aicn tasks without Docker, Podman or umoci.",
+	NULL,
+	NULL,
+	0,
+	-1,
+	0,
+	"Exit status: 0 success, 1 failure, 2 usage error."};
 
 static int build(int argc, char **argv)
 {
@@ -28,7 +34,8 @@ static int build(int argc, char **argv)
 	struct opt_list cmdw = {0}, env = {0};
 	int keep = 0, json = 0, rc = EXIT_FAIL;
 	const struct opt opts[] = {
-		{"output", 'o', OPT_STR, &out, "FILE.tar", "write the archive here (required)", 0, 0},
+		{"output", 'o', OPT_STR, &out, "FILE.tar", "write the archive here (required)", 0,
+		 0},
 		{"cmd", 0, OPT_LIST, &cmdw, "WORD",
 		 "one word of the default command (repeat for each\nword); or give the command after "
 		 "'--'",
@@ -37,8 +44,8 @@ static int build(int argc, char **argv)
 		 "an environment variable of the image (repeatable);\nPATH defaults to the usual "
 		 "/usr/local/sbin:...:/bin",
 		 0, 0},
-		{"workdir", 'w', OPT_STR, &workdir, "DIR", "the working directory of the command", 0,
-		 0},
+		{"workdir", 'w', OPT_STR, &workdir, "DIR", "the working directory of the command",
+		 0, 0},
 		{"tag", 't', OPT_STR, &tag, "NAME",
 		 "the reference name in index.json (default latest)", 0, 0},
 		{"keep-owners", 0, OPT_FLAG, &keep, NULL,
@@ -60,7 +67,12 @@ static int build(int argc, char **argv)
 		"SOURCE_DATE_EPOCH (or 0), owners are 0:0 unless --keep-owners, the gzip header has\n"
 		"no time, so the same tree always gives the same manifest digest.  Symbolic and hard\n"
 		"links are kept; devices, fifos and sockets are left out with a warning.",
-		opts, NULL, 1, 1, 1, "Exit status: 0 success, 1 failure, 2 usage error."};
+		opts,
+		NULL,
+		1,
+		1,
+		1,
+		"Exit status: 0 success, 1 failure, 2 usage error."};
 	struct opt_args a = {0};
 	struct image_config cfg = {0};
 	struct image_stats st;
@@ -114,7 +126,8 @@ static int build(int argc, char **argv)
 
 		if (!o || !cJSON_AddStringToObject(o, "archive", out) ||
 		    canon_add_u64(o, "archive_bytes", st.archive_bytes) < 0 ||
-		    canon_add_u64(o, "dirs", st.dirs) < 0 || canon_add_u64(o, "files", st.files) < 0 ||
+		    canon_add_u64(o, "dirs", st.dirs) < 0 ||
+		    canon_add_u64(o, "files", st.files) < 0 ||
 		    canon_add_u64(o, "hardlinks", st.hardlinks) < 0 ||
 		    !cJSON_AddStringToObject(o, "layer", st.layer_digest) ||
 		    canon_add_u64(o, "layer_bytes", st.layer_bytes) < 0 ||
@@ -129,9 +142,9 @@ static int build(int argc, char **argv)
 		goto out;
 	}
 	printf("%s: OCI image %s\n  %llu files, %llu directories, %llu symlinks, %llu hard "
-		       "links; layer %llu bytes gzip, archive %llu bytes\n",
-		       out, st.manifest_digest, st.files, st.dirs, st.symlinks, st.hardlinks,
-		       st.layer_bytes, st.archive_bytes);
+	       "links; layer %llu bytes gzip, archive %llu bytes\n",
+	       out, st.manifest_digest, st.files, st.dirs, st.symlinks, st.hardlinks,
+	       st.layer_bytes, st.archive_bytes);
 	rc = EXIT_OK;
 	goto out;
 out_parse:

@@ -100,7 +100,12 @@ static bool location_matches(const char *want, const char *have)
 	return strncmp(want, have, n) == 0 && (have[n] == '\0' || !isalnum((unsigned char)have[n]));
 }
 
-enum sort_key { SORT_PRICE, SORT_PERF, SORT_RATING, SORT_FREE };
+enum sort_key {
+	SORT_PRICE,
+	SORT_PERF,
+	SORT_RATING,
+	SORT_FREE
+};
 static enum sort_key sort_by;
 
 static int prov_cmp(const void *a, const void *b)
@@ -147,13 +152,19 @@ int cmd_market(int argc, char **argv)
 		{0},
 	};
 	const struct opt_cmd cmd = {
-		"aicnctl market", "[--sort price|perf|rating|free] [--location L] [--min-rating N]",
+		"aicnctl market",
+		"[--sort price|perf|rating|free] [--location L] [--min-rating N]",
 		"The providers on the network: node id and operator, the ask price and the\n"
 		"effective price now (ask x the demand multiplier, what a task placed now pays per\n"
 		"CPU-hour), the measured performance score, location, rating (1-5 stars, Bayesian\n"
 		"average), renewable share of their energy, free cores, and whether they are online\n"
 		"and inside their availability window.",
-		opts, client_opt_table, 0, 0, 0, NULL};
+		opts,
+		client_opt_table,
+		0,
+		0,
+		0,
+		NULL};
 	_cleanup_(client_freep) struct client *c = NULL;
 	_cleanup_(cJSON_Deletep) cJSON *data = NULL;
 	_cleanup_free_ const cJSON **v = NULL;
@@ -185,8 +196,7 @@ int cmd_market(int argc, char **argv)
 	v = calloc((size_t)cJSON_GetArraySize(provs) + 1, sizeof(*v));
 	if (!v)
 		return EXIT_FAIL;
-	cJSON_ArrayForEach(p, provs)
-	{
+	cJSON_ArrayForEach (p, provs) {
 		const cJSON *on = pick(p, N_ONLINE);
 
 		if (!all && cJSON_IsFalse(on))
@@ -246,12 +256,18 @@ int cmd_balance(int argc, char **argv)
 		{0},
 	};
 	const struct opt_cmd cmd = {
-		"aicnctl balance", "[ACCOUNT] [--json]",
+		"aicnctl balance",
+		"[ACCOUNT] [--json]",
 		"An account's AICN: spendable balance, escrow held for unfinished tasks, stake, and\n"
 		"stake unbonding.  ACCOUNT defaults to your own (your certificate's name).  Amounts\n"
 		"are shown in AICN with up to 9 decimals (1 AICN = 10^9 base units; --json gives\n"
 		"base units).",
-		opts, client_opt_table, 0, 1, 0, NULL};
+		opts,
+		client_opt_table,
+		0,
+		1,
+		0,
+		NULL};
 	_cleanup_(client_freep) struct client *c = NULL;
 	_cleanup_(cJSON_Deletep) cJSON *data = NULL;
 	struct opt_args a = {0};
@@ -301,14 +317,20 @@ int cmd_node(int argc, char **argv)
 		{0},
 	};
 	const struct opt_cmd cmd = {
-		"aicnctl node", "status|earnings|tasks NODEID [--json]",
+		"aicnctl node",
+		"status|earnings|tasks NODEID [--json]",
 		"A provider node as the coordinator sees it (NODEID: the 64-hex node id that\n"
 		"'aicnctl ca issue' and 'aicn-agent --check-config' print).\n"
 		"  status     capacity, price, performance, location, window, online, rating, trust\n"
 		"  earnings   what the node earned: settled charges (after the network fee) and\n"
 		"             epoch rewards\n"
 		"  tasks      the tasks it ran or runs",
-		opts, client_opt_table, 2, 2, 0, NULL};
+		opts,
+		client_opt_table,
+		2,
+		2,
+		0,
+		NULL};
 	static const char *const earn_keys[] = {"earnings", NULL};
 	static const char *const task_keys[] = {"tasks", NULL};
 	_cleanup_(client_freep) struct client *c = NULL;
@@ -446,7 +468,8 @@ static int http_get_metrics(const char *addr, char **ret_body, char *err, size_t
 		socklen_t sl = sizeof(soerr);
 
 		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 || soerr) {
-			snprintf(err, errlen, "cannot connect: %s", strerror(soerr ? soerr : errno));
+			snprintf(err, errlen, "cannot connect: %s",
+				 strerror(soerr ? soerr : errno));
 			return -(soerr ? soerr : errno);
 		}
 	}
@@ -546,13 +569,18 @@ int cmd_agent(int argc, char **argv)
 		{0},
 	};
 	const struct opt_cmd cmd = {
-		"aicnctl agent", "status [--metrics HOST:PORT] [--json]",
+		"aicnctl agent",
+		"status [--metrics HOST:PORT] [--json]",
 		"Summarise the local aicn-agent from its Prometheus /metrics page: version, the\n"
 		"coordinator connection, cores offered, tasks by state with each running task's\n"
 		"metered CPU seconds, tasks ended since start, usage records waiting for the\n"
 		"coordinator's acknowledgement, and the eBPF meter's drop counters (which should\n"
 		"stay 0).",
-		opts, NULL, 1, 1, 0,
+		opts,
+		NULL,
+		1,
+		1,
+		0,
 		"Exit status: 0 the agent answered and is registered with the coordinator; 1 it\n"
 		"answered but is not registered, or its metrics could not be read; 2 usage error."};
 	char addr[256] = "127.0.0.1:9464", err[256], version[64] = "?", conn[32] = "?";
@@ -587,8 +615,9 @@ int cmd_agent(int argc, char **argv)
 	}
 	r = http_get_metrics(addr, &body, err, sizeof(err));
 	if (r < 0) {
-		fprintf(stderr, "%s: cannot read the agent's metrics at %s: %s (is aicn-agent "
-				"running? see metrics_listen in %s)\n",
+		fprintf(stderr,
+			"%s: cannot read the agent's metrics at %s: %s (is aicn-agent "
+			"running? see metrics_listen in %s)\n",
 			cmd.name, addr, err, AGENT_CONF);
 		goto out;
 	}
@@ -644,16 +673,14 @@ int cmd_agent(int argc, char **argv)
 		const cJSON *it;
 
 		printf("tasks:");
-		cJSON_ArrayForEach(it, tasks)
-		{
+		cJSON_ArrayForEach (it, tasks) {
 			int64_t n = 0;
 
 			canon_number_i64(it, &n);
 			printf(" %s %lld", it->string, (long long)n);
 		}
 		printf("\nended since start:");
-		cJSON_ArrayForEach(it, ended)
-		{
+		cJSON_ArrayForEach (it, ended) {
 			int64_t n = 0;
 
 			canon_number_i64(it, &n);
@@ -662,15 +689,13 @@ int cmd_agent(int argc, char **argv)
 		if (!cJSON_GetArraySize(ended))
 			printf(" none");
 		putchar('\n');
-		cJSON_ArrayForEach(it, cpu)
-		{
+		cJSON_ArrayForEach (it, cpu) {
 			int64_t n = 0;
 
 			canon_number_i64(it, &n);
 			printf("  task %s: %.3f CPU-s\n", it->string, (double)n / 1e9);
 		}
-		cJSON_ArrayForEach(it, drops)
-		{
+		cJSON_ArrayForEach (it, drops) {
 			int64_t n = 0;
 
 			canon_number_i64(it, &n);

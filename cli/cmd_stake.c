@@ -76,7 +76,8 @@ static void show_stake(const cJSON *d)
 static int stake_common(int argc, char **argv, int unstake)
 {
 	const struct opt_cmd cmd = {
-		unstake ? "aicnctl unstake" : "aicnctl stake", "AMOUNT [--json]",
+		unstake ? "aicnctl unstake" : "aicnctl stake",
+		"AMOUNT [--json]",
 		unstake ? "Withdraw AMOUNT AICN of your stake.  It stops counting for votes and fee\n"
 			  "shares at once and becomes spendable after the unbonding period\n"
 			  "(unbonding_ns, 7 days by default; see docs/economics.md)."
@@ -84,7 +85,12 @@ static int stake_common(int argc, char **argv, int unstake)
 			  "staking part of the network fee each epoch, pro rata to their stake, and\n"
 			  "vote on parameter changes with it; gov_min_stake (100 AICN by default) is\n"
 			  "needed to propose.  A provider's stake is slashed when it lies.",
-		json_opts, client_opt_table, 1, 1, 0, NULL};
+		json_opts,
+		client_opt_table,
+		1,
+		1,
+		0,
+		NULL};
 	struct opt_args a = {0};
 	int64_t amount;
 	cJSON *f;
@@ -94,8 +100,9 @@ static int stake_common(int argc, char **argv, int unstake)
 		return r == OPT_HELP ? EXIT_OK : EXIT_USAGE;
 	r = opt_parse_amount(a.pos[0], &amount);
 	if (r < 0 || amount <= 0) {
-		rc = opt_fail(&cmd, "AMOUNT: '%s' is not a positive amount of AICN (at most 9 "
-				    "decimals)",
+		rc = opt_fail(&cmd,
+			      "AMOUNT: '%s' is not a positive amount of AICN (at most 9 "
+			      "decimals)",
 			      a.pos[0]);
 		goto out;
 	}
@@ -133,19 +140,26 @@ int cmd_propose(int argc, char **argv)
 {
 	const char *text = NULL;
 	const struct opt opts[] = {
-		{"text", 't', OPT_STR, &text, "TEXT", "why (kept in the ledger, up to 1024 bytes)", 0,
+		{"text", 't', OPT_STR, &text, "TEXT", "why (kept in the ledger, up to 1024 bytes)",
+		 0, 0},
+		{"json", 0, OPT_FLAG, &json_flag, NULL, "print the coordinator's reply as JSON", 0,
 		 0},
-		{"json", 0, OPT_FLAG, &json_flag, NULL, "print the coordinator's reply as JSON", 0, 0},
 		{0},
 	};
 	const struct opt_cmd cmd = {
-		"aicnctl propose", "PARAM VALUE [--text TEXT] [--json]",
+		"aicnctl propose",
+		"PARAM VALUE [--text TEXT] [--json]",
 		"Propose a new VALUE for the network parameter PARAM (for example fee_bps 400;\n"
 		"the parameters, their units and bounds are listed in docs/economics.md).  VALUE is\n"
 		"an integer in the parameter's own unit (base units for amounts, bps, ppm, ns).\n"
 		"Needs gov_min_stake staked.  Stakers vote during gov_voting_ns; with quorum and a\n"
 		"majority above gov_threshold_bps the value is applied.",
-		opts, client_opt_table, 2, 2, 0, NULL};
+		opts,
+		client_opt_table,
+		2,
+		2,
+		0,
+		NULL};
 	struct opt_args a = {0};
 	int64_t value;
 	cJSON *f;
@@ -187,10 +201,16 @@ static void show_voted(const cJSON *d _unused_)
 int cmd_vote(int argc, char **argv)
 {
 	const struct opt_cmd cmd = {
-		"aicnctl vote", "ID yes|no [--json]",
+		"aicnctl vote",
+		"ID yes|no [--json]",
 		"Vote on proposal ID with your whole stake (once per proposal).  At the tally each\n"
 		"vote counts with the smaller of your stake when voting and your stake then.",
-		json_opts, client_opt_table, 2, 2, 0, NULL};
+		json_opts,
+		client_opt_table,
+		2,
+		2,
+		0,
+		NULL};
 	struct opt_args a = {0};
 	int64_t id;
 	int yes, rc;
@@ -226,10 +246,16 @@ out:
 int cmd_proposals(int argc, char **argv)
 {
 	const struct opt_cmd cmd = {
-		"aicnctl proposals", "[--json]",
+		"aicnctl proposals",
+		"[--json]",
 		"The governance proposals: parameter, proposed value, who proposed it, the voting\n"
 		"deadline, yes and no stake so far, and the outcome once tallied.",
-		json_opts, client_opt_table, 0, 0, 0, NULL};
+		json_opts,
+		client_opt_table,
+		0,
+		0,
+		0,
+		NULL};
 	struct opt_args a = {0};
 	int r = opt_parse(&cmd, argc, argv, &a);
 

@@ -187,19 +187,20 @@ int cmd_submit(int argc, char **argv)
 		 "the most you pay per CPU-hour, e.g. 2.5 (required)", 0, 1000000000000LL},
 		{"location", 'l', OPT_STR, &location, "L",
 		 "only providers in L (prefix: eu matches eu-west)", 0, 0},
-		{"min-rating", 0, OPT_INT, &rating, "N", "only providers rated at least N stars (1-5)",
-		 1, 5},
+		{"min-rating", 0, OPT_INT, &rating, "N",
+		 "only providers rated at least N stars (1-5)", 1, 5},
 		{"provider", 0, OPT_LIST, &providers, "NODEID",
 		 "run only on this provider (repeatable, up to 16)", 0, 0},
-		{"policy", 0, OPT_STR, &policy, "P",
-		 "balanced (default), cheapest or fastest", 0, 0},
+		{"policy", 0, OPT_STR, &policy, "P", "balanced (default), cheapest or fastest", 0,
+		 0},
 		{"replicas", 'r', OPT_INT, &replicas, "N",
 		 "run on N distinct providers and compare results (1-5)", 1, 5},
-		{"priority", 0, OPT_INT, &priority, "N", "0-9, higher runs first (default 0)", 0, 9},
+		{"priority", 0, OPT_INT, &priority, "N", "0-9, higher runs first (default 0)", 0,
+		 9},
 		{"deadline", 0, OPT_TIME, &deadline, "TIME",
 		 "expire if not started by TIME (unix seconds, +2h, or\n2026-11-26T12:00Z)", 0, 0},
-		{"env", 'e', OPT_LIST, &env, "K=V", "environment variable of the task (repeatable)", 0,
-		 0},
+		{"env", 'e', OPT_LIST, &env, "K=V", "environment variable of the task (repeatable)",
+		 0, 0},
 		{"input", 'i', OPT_LIST, &inputs, "FILE[:PATH]",
 		 "upload FILE and give it to the task at /work/PATH\n(default: its base name; "
 		 "repeatable)",
@@ -208,8 +209,8 @@ int cmd_submit(int argc, char **argv)
 		 "IMAGE is a plain directory: build an image from it", 0, 0},
 		{"client-ref", 0, OPT_STR, &client_ref, "REF",
 		 "idempotency key: submitting the same REF again returns\nthe same task", 0, 0},
-		{"watch", 'w', OPT_FLAG, &watch, NULL, "then watch the task (as 'aicnctl watch')", 0,
-		 0},
+		{"watch", 'w', OPT_FLAG, &watch, NULL, "then watch the task (as 'aicnctl watch')",
+		 0, 0},
 		{"json", 0, OPT_FLAG, &json, NULL, "print the coordinator's reply as JSON", 0, 0},
 		{0},
 	};
@@ -226,7 +227,12 @@ int cmd_submit(int argc, char **argv)
 		"(max CPU hours x max price x replicas) and queues it; the task id is printed on\n"
 		"stdout (the escrow and state on stderr).  What the task writes under /work/out,\n"
 		"with its stdout, stderr and exit code, comes back through 'aicnctl result ID'.",
-		opts, client_opt_table, 1, 1, 1, NULL};
+		opts,
+		client_opt_table,
+		1,
+		1,
+		1,
+		NULL};
 	_cleanup_(cJSON_Deletep) cJSON *spec = NULL, *data = NULL;
 	_cleanup_(client_freep) struct client *c = NULL;
 	_cleanup_free_ char *image_path = NULL;
@@ -352,7 +358,8 @@ int cmd_submit(int argc, char **argv)
 			path = basename(base);
 		}
 		if (!*path || path[0] == '/' || strstr(path, "..")) {
-			rc = opt_fail(&cmd, "--input: '%s' is not a relative path under /work", path);
+			rc = opt_fail(&cmd, "--input: '%s' is not a relative path under /work",
+				      path);
 			goto out;
 		}
 		r = client_blob_put(c, file, digest, &size, &had, upload_progress, file);
@@ -435,7 +442,8 @@ static void watch_show(struct watch_view *v, const char *id, const char *reason,
 		char bar[32] = "";
 
 		if (v->max_cpu_ns > 0) {
-			int64_t f = v->cpu_ns >= v->max_cpu_ns ? 20 : v->cpu_ns * 20 / v->max_cpu_ns;
+			int64_t f =
+				v->cpu_ns >= v->max_cpu_ns ? 20 : v->cpu_ns * 20 / v->max_cpu_ns;
 
 			bar[0] = '[';
 			for (int i = 0; i < 20; i++)
@@ -561,13 +569,18 @@ int cmd_watch(int argc, char **argv)
 		{0},
 	};
 	const struct opt_cmd cmd = {
-		"aicnctl watch", "ID [--json]",
+		"aicnctl watch",
+		"ID [--json]",
 		"Follow task ID until it reaches a final state: its state (QUEUED, RUNNING, DONE,\n"
 		"FAILED, CANCELLED, EXPIRED), the CPU seconds its replicas used so far as the\n"
 		"providers' eBPF meters measure them, and the wall time.  On a terminal one status\n"
 		"line is redrawn with a progress bar towards the CPU limit; when stdout is not a\n"
 		"terminal each change is printed as one timestamped line.",
-		opts, client_opt_table, 1, 1, 0,
+		opts,
+		client_opt_table,
+		1,
+		1,
+		0,
 		"Exit status: the task's final state: 0 DONE, 5 FAILED, 6 CANCELLED, 7 EXPIRED;\n"
 		"1 failure; 2 usage error; 3 cannot connect to or talk to the coordinator; 4 the\n"
 		"coordinator refused (for example: no such task)."};
@@ -641,7 +654,8 @@ int cmd_result(int argc, char **argv)
 		{0},
 	};
 	const struct opt_cmd cmd = {
-		"aicnctl result", "ID [-o DIR] [--quiet] [--json]",
+		"aicnctl result",
+		"ID [-o DIR] [--quiet] [--json]",
 		"Fetch the result of task ID once it is DONE: download the result blob, check that\n"
 		"its SHA-256 is the result digest the provider signed in its usage record, keep it\n"
 		"as DIR/result.tar and extract it into DIR: exit_code, stdout, stderr (each the last\n"
@@ -649,7 +663,12 @@ int cmd_result(int argc, char **argv)
 		"refuses absolute names, '..', hard links and device files, never follows a\n"
 		"symlink and drops set-id bits.  The task's stdout is printed, then its exit code.\n"
 		"The coordinator deletes a result once it was fetched: keep DIR.",
-		opts, client_opt_table, 1, 1, 0, NULL};
+		opts,
+		client_opt_table,
+		1,
+		1,
+		0,
+		NULL};
 	_cleanup_(client_freep) struct client *c = NULL;
 	_cleanup_(cJSON_Deletep) cJSON *st = NULL;
 	_cleanup_free_ char *defdir = NULL, *part = NULL, *final = NULL;
@@ -720,12 +739,14 @@ int cmd_result(int argc, char **argv)
 	}
 	r = image_extract_result(final, dfd, RESULT_MAX_ENTRIES, RESULT_MAX_DATA, err);
 	if (r < 0) {
-		fprintf(stderr, "%s: refusing the result: %s (the verified archive is kept as %s)\n",
+		fprintf(stderr,
+			"%s: refusing the result: %s (the verified archive is kept as %s)\n",
 			cmd.name, err, final);
 		goto out;
 	}
 	{
-		_cleanup_close_ int efd = openat(dfd, "exit_code", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		_cleanup_close_ int efd =
+			openat(dfd, "exit_code", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		ssize_t n = efd >= 0 ? read(efd, code, sizeof(code) - 1) : -1;
 
 		code[n > 0 ? n : 0] = '\0';
@@ -771,11 +792,17 @@ int cmd_cancel(int argc, char **argv)
 		{0},
 	};
 	const struct opt_cmd cmd = {
-		"aicnctl cancel", "ID [--json]",
+		"aicnctl cancel",
+		"ID [--json]",
 		"Cancel task ID: a queued task never starts, a running one is stopped on every\n"
 		"provider.  You pay only for the CPU time the providers' signed usage records show\n"
 		"up to the cancel; the rest of the escrow is refunded at once.",
-		opts, client_opt_table, 1, 1, 0, NULL};
+		opts,
+		client_opt_table,
+		1,
+		1,
+		0,
+		NULL};
 	_cleanup_(client_freep) struct client *c = NULL;
 	_cleanup_(cJSON_Deletep) cJSON *data = NULL;
 	struct opt_args a = {0};
@@ -814,11 +841,17 @@ int cmd_rate(int argc, char **argv)
 		{0},
 	};
 	const struct opt_cmd cmd = {
-		"aicnctl rate", "ID STARS [TEXT]",
+		"aicnctl rate",
+		"ID STARS [TEXT]",
 		"Rate the provider(s) that ran task ID with 1 to 5 STARS and an optional TEXT (up to\n"
 		"1024 bytes).  Once per task, after it is DONE.  Ratings are shown in 'aicnctl\n"
 		"market' and used by --min-rating.",
-		opts, client_opt_table, 2, 3, 0, NULL};
+		opts,
+		client_opt_table,
+		2,
+		3,
+		0,
+		NULL};
 	_cleanup_(client_freep) struct client *c = NULL;
 	_cleanup_(cJSON_Deletep) cJSON *data = NULL;
 	struct opt_args a = {0};
@@ -873,15 +906,21 @@ int cmd_tasks(int argc, char **argv)
 	const struct opt opts[] = {
 		{"state", 's', OPT_STR, &state, "STATE",
 		 "only tasks in STATE (QUEUED, RUNNING, DONE, FAILED,\nCANCELLED, EXPIRED)", 0, 0},
-		{"limit", 'n', OPT_INT, &limit, "N", "at most N tasks, newest first (default 100)", 1,
-		 10000},
+		{"limit", 'n', OPT_INT, &limit, "N", "at most N tasks, newest first (default 100)",
+		 1, 10000},
 		{"json", 0, OPT_FLAG, &json, NULL, "print the coordinator's reply as JSON", 0, 0},
 		{0},
 	};
 	const struct opt_cmd cmd = {
-		"aicnctl tasks", "[--state STATE] [--limit N] [--json]",
-		"List your tasks, newest first (an auditor certificate sees every renter's).", opts,
-		client_opt_table, 0, 0, 0, NULL};
+		"aicnctl tasks",
+		"[--state STATE] [--limit N] [--json]",
+		"List your tasks, newest first (an auditor certificate sees every renter's).",
+		opts,
+		client_opt_table,
+		0,
+		0,
+		0,
+		NULL};
 	_cleanup_(client_freep) struct client *c = NULL;
 	_cleanup_(cJSON_Deletep) cJSON *data = NULL;
 	struct opt_args a = {0};
@@ -908,8 +947,7 @@ int cmd_tasks(int argc, char **argv)
 		return client_print_json(data);
 	tasks = cJSON_GetObjectItemCaseSensitive(data, "tasks");
 	printf("%-10s %-10s %-20s %-5s %s\n", "ID", "STATE", "SUBMITTED (UTC)", "EXIT", "REASON");
-	cJSON_ArrayForEach(t, tasks)
-	{
+	cJSON_ArrayForEach (t, tasks) {
 		char id[32], when[32] = "-", ec[16] = "-";
 		time_t ts = (time_t)json_i64(t, "submitted_at", 0);
 		struct tm tm;

@@ -104,9 +104,9 @@ int opt_parse_size(const char *s, int64_t *ret)
 		const char *suffix;
 		int shift;
 	} units[] = {
-		{"", 0},     {"b", 0},	   {"k", 10},	{"kb", 10}, {"kib", 10}, {"m", 20},
-		{"mb", 20},  {"mib", 20},  {"g", 30},	{"gb", 30}, {"gib", 30}, {"t", 40},
-		{"tb", 40},  {"tib", 40},
+		{"", 0},     {"b", 0},	 {"k", 10},   {"kb", 10},  {"kib", 10},
+		{"m", 20},   {"mb", 20}, {"mib", 20}, {"g", 30},   {"gb", 30},
+		{"gib", 30}, {"t", 40},	 {"tb", 40},  {"tib", 40},
 	};
 	char num[32];
 	size_t n = strspn(s, "0123456789.");
@@ -359,11 +359,15 @@ static int set_value(const struct opt_cmd *cmd, const struct opt *o, const char 
 		} else if (hi == INT64_MAX) {
 			opt_fail(cmd, "--%s: '%s' is out of range (at least %lld%s)", o->name, v,
 				 (long long)lo,
-				 o->kind == OPT_SIZE ? " bytes" : o->kind == OPT_INT ? "" : " s");
+				 o->kind == OPT_SIZE  ? " bytes"
+				 : o->kind == OPT_INT ? ""
+						      : " s");
 		} else {
 			opt_fail(cmd, "--%s: '%s' is out of range (%lld to %lld%s)", o->name, v,
 				 (long long)lo, (long long)hi,
-				 o->kind == OPT_SIZE ? " bytes" : o->kind == OPT_INT ? "" : " s");
+				 o->kind == OPT_SIZE  ? " bytes"
+				 : o->kind == OPT_INT ? ""
+						      : " s");
 		}
 		return -ERANGE;
 	}
@@ -512,7 +516,8 @@ void opt_usage(const struct opt_cmd *cmd, FILE *f)
 	fprintf(f, "\n\n%s\n\nOptions:\n", cmd->description);
 	print_table(cmd->opts, f);
 	if (cmd->opts2) {
-		fprintf(f, "\nConnection (default: ~/.config/aicn/aicnctl.conf, or $AICNCTL_CONFIG):\n");
+		fprintf(f,
+			"\nConnection (default: ~/.config/aicn/aicnctl.conf, or $AICNCTL_CONFIG):\n");
 		print_table(cmd->opts2, f);
 	}
 	print_table(help_tab, f);

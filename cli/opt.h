@@ -28,8 +28,8 @@ enum opt_kind {
 	OPT_SIZE,     /* int64_t *: bytes, "512M", "2G", "1.5GiB" (binary units) */
 	OPT_DURATION, /* int64_t *: seconds, "90", "90s", "15m", "2h", "1d", "1h30m" */
 	OPT_AMOUNT,   /* int64_t *: AICN as base units, "1.5" = 1,500,000,000 */
-	OPT_HOURS,    /* int64_t *: hours given as a decimal ("0.5"), stored as seconds rounded up */
-	OPT_TIME,     /* int64_t *: unix seconds, "+2h" from now, or "2026-11-26T12:00[:00]Z" */
+	OPT_HOURS, /* int64_t *: hours given as a decimal ("0.5"), stored as seconds rounded up */
+	OPT_TIME,  /* int64_t *: unix seconds, "+2h" from now, or "2026-11-26T12:00[:00]Z" */
 };
 
 struct opt {

@@ -121,8 +121,8 @@ static int walk_dir(struct walk *w, int dfd, const char *prefix, int depth)
 		}
 		w->n++;
 		if (S_ISDIR(e->st.st_mode)) {
-			_cleanup_close_ int sub =
-				openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			_cleanup_close_ int sub = openat(
+				dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
 			if (sub < 0) {
 				r = fail(w->err, -errno, "%s: %s", path, strerror(errno));
@@ -157,7 +157,8 @@ static int walk_sorted(int rootfd, const char *root, struct walk *w, char *err)
 		walk_done(w);
 		return r;
 	}
-	qsort(w->v, w->n, sizeof(*w->v), ent_cmp);
+	if (w->n)
+		qsort(w->v, w->n, sizeof(*w->v), ent_cmp);
 	return 0;
 }
 
@@ -324,8 +325,8 @@ static int layer_entry(struct archive *a, int rootfd, const struct ent *en, stru
 
 		if (s->st_nlink > 1)
 			for (size_t i = 0; i < idx && !first; i++)
-				if (all[i].st.st_ino == s->st_ino && all[i].st.st_dev == s->st_dev &&
-				    S_ISREG(all[i].st.st_mode))
+				if (all[i].st.st_ino == s->st_ino &&
+				    all[i].st.st_dev == s->st_dev && S_ISREG(all[i].st.st_mode))
 					first = all[i].path;
 		if (first) {
 			archive_entry_set_hardlink(e, first);
@@ -366,8 +367,8 @@ out:
 }
 
 static int build_layer(int rootfd, const char *rootfs, const struct image_config *cfg, int outfd,
-		       int64_t mtime, char ret_diff[72], char ret_digest[72], struct image_stats *st,
-		       char *err)
+		       int64_t mtime, char ret_diff[72], char ret_digest[72],
+		       struct image_stats *st, char *err)
 {
 	struct layer_sink s = {.fd = outfd};
 	struct walk w = {0};
@@ -386,7 +387,6 @@ static int build_layer(int rootfd, const char *rootfs, const struct image_config
 	raw = archive_entry_new();
 	if (!s.gz || !tar || !raw)
 		goto out;
-	r = -EIO;
 	if (archive_write_add_filter_gzip(s.gz) != ARCHIVE_OK ||
 	    archive_write_set_filter_option(s.gz, "gzip", "timestamp", NULL) < ARCHIVE_WARN ||
 	    archive_write_set_format_raw(s.gz) != ARCHIVE_OK ||
@@ -552,7 +552,8 @@ int image_build_rootfs(const char *rootfs, const struct image_config *cfg, const
 		return r;
 	o = cJSON_AddObjectToObject(conf, "rootfs");
 	if (!o || !cJSON_AddStringToObject(o, "type", "layers") ||
-	    !cJSON_AddItemToObject(o, "diff_ids", str_array((const char *const[]){diff, NULL}, false)))
+	    !cJSON_AddItemToObject(o, "diff_ids",
+				   str_array((const char *const[]){diff, NULL}, false)))
 		return r;
 	cfg_s = json_text(conf, &cfg_len);
 	if (!cfg_s)
@@ -651,7 +652,8 @@ int image_build_rootfs(const char *rootfs, const struct image_config *cfg, const
 	if (r >= 0)
 		r = write_mem(a, "index.json", idx_s, idx_len, mtime, err);
 	if (r >= 0)
-		r = write_mem(a, "oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}", 30, mtime, err);
+		r = write_mem(a, "oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}", 30, mtime,
+			      err);
 	if (r >= 0 && archive_write_close(a) != ARCHIVE_OK)
 		r = fail(err, -EIO, "%s: %s", tmp, archive_error_string(a));
 	if (r >= 0 && fsync(outfd) < 0)
@@ -737,8 +739,9 @@ int image_pack_layout(const char *layout, const char *out, char *err)
 				    : fail(err, -EIO, "%s: %s", e->path, archive_error_string(a));
 			archive_entry_free(ae);
 		} else {
-			r = fail(err, -EINVAL, "%s/%s: only files and directories belong in a layout",
-				 layout, e->path);
+			r = fail(err, -EINVAL,
+				 "%s/%s: only files and directories belong in a layout", layout,
+				 e->path);
 		}
 		if (r < 0)
 			goto out_unlink;
@@ -876,8 +879,8 @@ static int check_result(const char *tar, unsigned long long max_entries,
 			 (bytes += (unsigned long long)archive_entry_size(e)) > max_bytes)
 			why = "more data than allowed";
 		if (why) {
-			r = fail(err, -EPERM, "unsafe member '%.200s' in %s: %s",
-				 name ? name : "?", tar, why);
+			r = fail(err, -EPERM, "unsafe member '%.200s' in %s: %s", name ? name : "?",
+				 tar, why);
 			break;
 		}
 	}
@@ -889,7 +892,7 @@ static int check_result(const char *tar, unsigned long long max_entries,
 
 static int extract_member(struct archive *a, struct archive_entry *e, int dirfd, char *err)
 {
-	const char *name = archive_entry_pathname(e), *base;
+	const char *name = archive_entry_pathname(e), *base = NULL;
 	mode_t t = archive_entry_filetype(e);
 	mode_t perm = archive_entry_perm(e) & 0777;
 	_cleanup_close_ int pfd = open_parent(dirfd, name, &base), fd = -1;
@@ -900,7 +903,7 @@ static int extract_member(struct archive *a, struct archive_entry *e, int dirfd,
 
 	if (pfd < 0)
 		return fail(err, pfd, "%s: %s", name, strerror(-pfd));
-	if (!*base || strcmp(base, ".") == 0)
+	if (!base || !*base || strcmp(base, ".") == 0)
 		return 0; /* "out/" style names of directories already made */
 	if (t == AE_IFDIR) {
 		if (mkdirat(pfd, base, perm | 0700) < 0 && errno != EEXIST)
