@@ -1,4 +1,5 @@
 /* cmd_market.c -- market, balance, node and agent views: what renters compare and what providers check. */
+#include "agentmx.h"
 #include "client.h"
 #include "cmd.h"
 #include "opt.h"
@@ -9,7 +10,6 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <ini.h>
-#include <math.h>
 #include <netdb.h>
 #include <poll.h>
 #include <string.h>
@@ -519,43 +519,6 @@ static int http_get_metrics(const char *addr, char **ret_body, char *err, size_t
 	return *ret_body ? 0 : -ENOMEM;
 }
 
-/* One sample line "name{l="v",...} value": name, the first label's value, the number. */
-static bool parse_sample(char *line, char **name, char **label, char **lvalue, double *value)
-{
-	char *p = line, *sp, *end;
-
-	if (!*p || *p == '#')
-		return false;
-	*name = p;
-	*label = *lvalue = NULL;
-	p += strcspn(p, "{ ");
-	if (*p == '{') {
-		*p++ = '\0';
-		*label = p;
-		p = strchr(p, '=');
-		if (!p || p[1] != '"')
-			return false;
-		*p = '\0';
-		*lvalue = p + 2;
-		/* the value ends at the first unescaped quote */
-		for (p = *lvalue; *p && *p != '"'; p++)
-			if (*p == '\\' && p[1])
-				p++;
-		if (*p != '"')
-			return false;
-		*p++ = '\0';
-		p = strchr(p, '}');
-		if (!p)
-			return false;
-		p++;
-	} else if (*p) {
-		*p++ = '\0';
-	}
-	sp = p + strspn(p, " ");
-	*value = strtod(sp, &end);
-	return end != sp;
-}
-
 int cmd_agent(int argc, char **argv)
 {
 	const char *metrics = NULL;
@@ -589,7 +552,6 @@ int cmd_agent(int argc, char **argv)
 	cJSON *tasks, *ended, *cpu, *drops;
 	double offered = 0, pending = 0;
 	struct opt_args a = {0};
-	char *line, *save = NULL;
 	int r = opt_parse(&cmd, argc, argv, &a);
 
 	if (r)
@@ -614,51 +576,27 @@ int cmd_agent(int argc, char **argv)
 		}
 	}
 	r = http_get_metrics(addr, &body, err, sizeof(err));
-	if (r < 0) {
+	if (r < 0 || !body) {
 		fprintf(stderr,
 			"%s: cannot read the agent's metrics at %s: %s (is aicn-agent "
 			"running? see metrics_listen in %s)\n",
 			cmd.name, addr, err, AGENT_CONF);
 		goto out;
 	}
-	out = cJSON_CreateObject();
-	tasks = cJSON_CreateObject();
-	ended = cJSON_CreateObject();
-	cpu = cJSON_CreateObject();
-	drops = cJSON_CreateObject();
-	if (!out || !cJSON_AddItemToObject(out, "tasks", tasks) ||
-	    !cJSON_AddItemToObject(out, "tasks_ended", ended) ||
-	    !cJSON_AddItemToObject(out, "task_cpu_ns", cpu) ||
-	    !cJSON_AddItemToObject(out, "meter_drops", drops))
+	r = agent_metrics_summary(body, strlen(body), &out);
+	if (r < 0) {
+		fprintf(stderr, "%s: cannot summarise the metrics: %s\n", cmd.name, strerror(-r));
 		goto out;
-	for (line = strtok_r(body, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *name, *label, *lv;
-		double v;
-
-		if (!parse_sample(line, &name, &label, &lv, &v))
-			continue;
-		if (strcmp(name, "aicn_agent_info") == 0 && lv)
-			snprintf(version, sizeof(version), "%s", lv);
-		else if (strcmp(name, "aicn_agent_coordinator_connection") == 0 && lv && v == 1)
-			snprintf(conn, sizeof(conn), "%s", lv);
-		else if (strcmp(name, "aicn_agent_tasks") == 0 && lv)
-			canon_add_i64(tasks, lv, (int64_t)v);
-		else if (strcmp(name, "aicn_agent_tasks_ended_total") == 0 && lv)
-			canon_add_i64(ended, lv, (int64_t)v);
-		else if (strcmp(name, "aicn_agent_task_cpu_seconds_total") == 0 && lv)
-			canon_add_i64(cpu, lv, (int64_t)llround(v * 1e9));
-		else if (strcmp(name, "aicn_agent_meter_drops_total") == 0 && lv)
-			canon_add_i64(drops, lv, (int64_t)v);
-		else if (strcmp(name, "aicn_agent_records_pending_ack") == 0)
-			pending = v;
-		else if (strcmp(name, "aicn_agent_cores_offered") == 0)
-			offered = v;
 	}
-	if (!cJSON_AddStringToObject(out, "metrics", addr) ||
-	    !cJSON_AddStringToObject(out, "version", version) ||
-	    !cJSON_AddStringToObject(out, "coordinator", conn) ||
-	    canon_add_i64(out, "cores_offered_milli", (int64_t)llround(offered * 1000)) < 0 ||
-	    canon_add_i64(out, "records_pending_ack", (int64_t)pending) < 0)
+	tasks = cJSON_GetObjectItemCaseSensitive(out, "tasks");
+	ended = cJSON_GetObjectItemCaseSensitive(out, "tasks_ended");
+	cpu = cJSON_GetObjectItemCaseSensitive(out, "task_cpu_ns");
+	drops = cJSON_GetObjectItemCaseSensitive(out, "meter_drops");
+	snprintf(version, sizeof(version), "%s", json_str(out, "version", "?"));
+	snprintf(conn, sizeof(conn), "%s", json_str(out, "coordinator", "?"));
+	offered = (double)json_i64(out, "cores_offered_milli", 0) / 1000;
+	pending = (double)json_i64(out, "records_pending_ack", 0);
+	if (!cJSON_AddStringToObject(out, "metrics", addr))
 		goto out;
 	rc = strcmp(conn, "registered") == 0 ? EXIT_OK : EXIT_FAIL;
 	if (json) {

@@ -7,6 +7,7 @@
 #include <aicn/canon.h>
 #include <aicn/compiler.h>
 
+#include <ctype.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -30,21 +31,32 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct client, client_free)
 #define WATCH_POLL_MS 30000		   /* STATUS this often: keeps the connection alive */
 #define STDOUT_PRINT_MAX (1024 * 1024 + 1) /* the result's stdout is at most 1 MiB */
 
+/* States travel in lower case ("done"); people read them in capitals. */
 static bool is_final(const char *state)
 {
-	return strcmp(state, "DONE") == 0 || strcmp(state, "FAILED") == 0 ||
-	       strcmp(state, "CANCELLED") == 0 || strcmp(state, "EXPIRED") == 0;
+	return strcasecmp(state, "DONE") == 0 || strcasecmp(state, "FAILED") == 0 ||
+	       strcasecmp(state, "CANCELLED") == 0 || strcasecmp(state, "EXPIRED") == 0;
+}
+
+static const char *upper(const char *s, char *buf, size_t len)
+{
+	size_t i;
+
+	for (i = 0; s[i] && i + 1 < len; i++)
+		buf[i] = (char)toupper((unsigned char)s[i]);
+	buf[i] = '\0';
+	return buf;
 }
 
 static int final_exit(const char *state)
 {
-	if (strcmp(state, "DONE") == 0)
+	if (strcasecmp(state, "DONE") == 0)
 		return EXIT_OK;
-	if (strcmp(state, "FAILED") == 0)
+	if (strcasecmp(state, "FAILED") == 0)
 		return EXIT_TASK_FAILED;
-	if (strcmp(state, "CANCELLED") == 0)
+	if (strcasecmp(state, "CANCELLED") == 0)
 		return EXIT_TASK_CANCELLED;
-	if (strcmp(state, "EXPIRED") == 0)
+	if (strcasecmp(state, "EXPIRED") == 0)
 		return EXIT_TASK_EXPIRED;
 	return EXIT_FAIL;
 }
@@ -394,8 +406,10 @@ int cmd_submit(int argc, char **argv)
 	} else {
 		printf("%s\n", id);
 		fflush(stdout);
+		char st[24];
+
 		fprintf(stderr, "task %s %s%s; escrow %s AICN (max cost %s AICN)\n", id,
-			json_str(data, "state", "?"),
+			upper(json_str(data, "state", "?"), st, sizeof(st)),
 			json_bool(data, "duplicate", 0) ? " (submitted before with this client-ref)"
 							: "",
 			amount_format(json_i64(data, "escrow", json_i64(data, "max_cost", 0)), amt),
@@ -485,7 +499,10 @@ static void watch_take(struct watch_view *v, const cJSON *d)
 	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(d, "spec");
 	int64_t cpu = json_i64(d, "cpu_ns", -1), mx;
 
-	snprintf(v->state, sizeof(v->state), "%s", json_str(d, "state", v->state));
+	char st[24];
+
+	upper(json_str(d, "state", v->state), st, sizeof(st));
+	snprintf(v->state, sizeof(v->state), "%s", st);
 	if (cpu >= 0)
 		v->cpu_ns = cpu;
 	v->wall_ns = json_i64(d, "wall_ns", v->wall_ns);
@@ -555,7 +572,7 @@ static int do_watch(struct client *c, const char *cmdname, const char *id, int j
 			watch_show(&v, id, json_str(m.root, "reason", NULL), is_final(v.state));
 		client_msg_done(&m);
 	}
-	if (!json && !quiet && strcmp(v.state, "DONE") == 0)
+	if (!json && !quiet && strcasecmp(v.state, "DONE") == 0)
 		fprintf(stderr, "fetch the result with: aicnctl result %s\n", id);
 	return final_exit(v.state);
 }
@@ -702,9 +719,11 @@ int cmd_result(int argc, char **argv)
 	if (!digest || !*digest)
 		digest = json_str(st, "result_digest", "");
 	if (!*digest) {
+		char up[24];
+
 		fprintf(stderr, "%s: task %s has no result (state %s%s%s)\n", cmd.name, a.pos[0],
-			json_str(st, "state", "?"), *json_str(st, "reason", "") ? ": " : "",
-			json_str(st, "reason", ""));
+			upper(json_str(st, "state", "?"), up, sizeof(up)),
+			*json_str(st, "reason", "") ? ": " : "", json_str(st, "reason", ""));
 		rc = EXIT_FAIL;
 		goto out;
 	}
@@ -806,7 +825,7 @@ int cmd_cancel(int argc, char **argv)
 	_cleanup_(client_freep) struct client *c = NULL;
 	_cleanup_(cJSON_Deletep) cJSON *data = NULL;
 	struct opt_args a = {0};
-	char amt[AMOUNT_STR_LEN];
+	char amt[AMOUNT_STR_LEN], st[24];
 	int r = opt_parse(&cmd, argc, argv, &a);
 
 	if (r)
@@ -826,7 +845,8 @@ int cmd_cancel(int argc, char **argv)
 	if (json)
 		rc = client_print_json(data);
 	else
-		printf("task %s %s; refunded %s AICN\n", a.pos[0], json_str(data, "state", "?"),
+		printf("task %s %s; refunded %s AICN\n", a.pos[0],
+		       upper(json_str(data, "state", "?"), st, sizeof(st)),
 		       amount_format(json_i64(data, "refund", 0), amt));
 out:
 	opt_args_done(&a);
@@ -925,6 +945,7 @@ int cmd_tasks(int argc, char **argv)
 	_cleanup_(cJSON_Deletep) cJSON *data = NULL;
 	struct opt_args a = {0};
 	const cJSON *tasks, *t;
+	char lower[24] = "";
 	cJSON *f;
 	int r = opt_parse(&cmd, argc, argv, &a);
 
@@ -935,6 +956,11 @@ int cmd_tasks(int argc, char **argv)
 	if (rc)
 		return rc;
 	f = cJSON_CreateObject();
+	if (state) {
+		for (size_t i = 0; i < sizeof(lower) - 1 && state[i]; i++)
+			lower[i] = (char)tolower((unsigned char)state[i]);
+		state = lower;
+	}
 	if (!f || canon_add_i64(f, "limit", limit) < 0 ||
 	    (state && !cJSON_AddStringToObject(f, "state", state))) {
 		cJSON_Delete(f);
@@ -951,8 +977,9 @@ int cmd_tasks(int argc, char **argv)
 		char id[32], when[32] = "-", ec[16] = "-";
 		time_t ts = (time_t)json_i64(t, "submitted_at", 0);
 		struct tm tm;
-		const char *st = json_str(t, "state", "?");
+		char st[24];
 
+		upper(json_str(t, "state", "?"), st, sizeof(st));
 		if (ts > 0 && gmtime_r(&ts, &tm))
 			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
 		if (strcmp(st, "DONE") == 0)
