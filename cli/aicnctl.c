@@ -20,6 +20,7 @@ int cmd_result(int argc, char **argv);
 int cmd_cancel(int argc, char **argv);
 int cmd_rate(int argc, char **argv);
 int cmd_tasks(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 int cmd_market(int argc, char **argv);
 int cmd_balance(int argc, char **argv);
 int cmd_node(int argc, char **argv);
@@ -32,6 +33,7 @@ int cmd_proposals(int argc, char **argv);
 static const struct cli_cmd commands[] = {
 	{"submit", "renter: run a container task (uploads the image and inputs)", cmd_submit},
 	{"watch", "renter: follow a task's state and CPU time until it ends", cmd_watch},
+	{"status", "renter: a task's state, replicas and result digest now", cmd_status},
 	{"result", "renter: download, verify and extract a task's result", cmd_result},
 	{"cancel", "renter: cancel a task; unused escrow is refunded", cmd_cancel},
 	{"rate", "renter: rate the provider of a finished task (1-5 stars)", cmd_rate},

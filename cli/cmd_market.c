@@ -250,8 +250,11 @@ int cmd_market(int argc, char **argv)
 
 int cmd_balance(int argc, char **argv)
 {
+	const char *account = NULL;
 	int json = 0, rc;
 	const struct opt opts[] = {
+		{"account", 'a', OPT_STR, &account, "NAME", "the account, instead of the argument",
+		 0, 0},
 		{"json", 0, OPT_FLAG, &json, NULL, "print the coordinator's reply as JSON", 0, 0},
 		{0},
 	};
@@ -277,12 +280,18 @@ int cmd_balance(int argc, char **argv)
 
 	if (r)
 		return r == OPT_HELP ? EXIT_OK : EXIT_USAGE;
+	if (a.npos && account) {
+		rc = opt_fail(&cmd, "give the account once: as ACCOUNT or with --account");
+		goto out;
+	}
+	if (a.npos)
+		account = a.pos[0];
 	rc = client_open_or_fail(cmd.name, &c);
 	if (rc)
 		goto out;
-	if (a.npos) {
+	if (account) {
 		f = cJSON_CreateObject();
-		if (!f || !cJSON_AddStringToObject(f, "account", a.pos[0])) {
+		if (!f || !cJSON_AddStringToObject(f, "account", account)) {
 			cJSON_Delete(f);
 			rc = EXIT_FAIL;
 			goto out;
@@ -299,7 +308,7 @@ int cmd_balance(int argc, char **argv)
 	}
 	printf("account    %s\nbalance    %s AICN\nescrow     %s AICN\nstake      %s AICN\n"
 	       "unbonding  %s AICN\n",
-	       json_str(data, "account", a.npos ? a.pos[0] : "?"),
+	       json_str(data, "account", account ? account : "?"),
 	       amount_format(json_i64(data, "balance", 0), b[0]),
 	       amount_format(json_i64(data, "escrow", 0), b[1]),
 	       amount_format(json_i64(data, "stake", 0), b[2]),

@@ -21,6 +21,7 @@ int cmd_result(int argc, char **argv);
 int cmd_cancel(int argc, char **argv);
 int cmd_rate(int argc, char **argv);
 int cmd_tasks(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON, cJSON_Delete)
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct client, client_free)
@@ -179,7 +180,7 @@ static int do_watch(struct client *c, const char *cmdname, const char *id, int j
 
 int cmd_submit(int argc, char **argv)
 {
-	const char *location = NULL, *policy = NULL, *client_ref = NULL;
+	const char *location = NULL, *policy = NULL, *client_ref = NULL, *image_opt = NULL;
 	int64_t cores = 1, memory = 512LL << 20, wall = 3600, cpu = -1, price = -1, rating = -1;
 	int64_t replicas = -1, priority = -1, deadline = -1;
 	struct opt_list inputs = {0}, providers = {0}, env = {0};
@@ -217,6 +218,8 @@ int cmd_submit(int argc, char **argv)
 		 "upload FILE and give it to the task at /work/PATH\n(default: its base name; "
 		 "repeatable)",
 		 0, 0},
+		{"image", 0, OPT_STR, &image_opt, "IMAGE",
+		 "the image, instead of the first argument", 0, 0},
 		{"rootfs", 0, OPT_FLAG, &rootfs, NULL,
 		 "IMAGE is a plain directory: build an image from it", 0, 0},
 		{"client-ref", 0, OPT_STR, &client_ref, "REF",
@@ -228,7 +231,8 @@ int cmd_submit(int argc, char **argv)
 	};
 	const struct opt_cmd cmd = {
 		"aicnctl submit",
-		"IMAGE [OPTIONS] --max-price AICN -- COMMAND [ARG...]",
+		"IMAGE [OPTIONS] --max-price AICN -- COMMAND [ARG...]\n"
+		"--image IMAGE [OPTIONS] --max-price AICN -- COMMAND [ARG...]",
 		"Run COMMAND in a container made from IMAGE on the network's providers.  IMAGE is an\n"
 		"OCI image archive (from 'aicnctl image build-from-rootfs', skopeo's oci-archive or\n"
 		"docker save), an OCI image layout directory, or with --rootfs a plain directory\n"
@@ -241,7 +245,7 @@ int cmd_submit(int argc, char **argv)
 		"with its stdout, stderr and exit code, comes back through 'aicnctl result ID'.",
 		opts,
 		client_opt_table,
-		1,
+		0,
 		1,
 		1,
 		NULL};
@@ -260,6 +264,15 @@ int cmd_submit(int argc, char **argv)
 		goto out;
 	}
 	rc = EXIT_USAGE;
+	if (!!image_opt == !!a.npos) {
+		opt_fail(&cmd, image_opt
+				       ? "give the image once: as IMAGE or with --image"
+				       : "missing IMAGE (an OCI archive, layout or, with --rootfs, "
+					 "a directory)");
+		goto out;
+	}
+	if (!image_opt)
+		image_opt = a.pos[0];
 	if (a.nrest < 1) {
 		opt_fail(&cmd, "give the command after '--' (e.g. -- /bin/echo hello)");
 		goto out;
@@ -332,7 +345,7 @@ int cmd_submit(int argc, char **argv)
 		}
 	}
 
-	rc = image_file(&cmd, a.pos[0], rootfs, &image_path, &temp);
+	rc = image_file(&cmd, image_opt, rootfs, &image_path, &temp);
 	if (rc)
 		goto out;
 	rc = client_open_or_fail(cmd.name, &c);
@@ -641,21 +654,41 @@ static int dir_empty_or_new(const char *dir)
 	return n ? -ENOTEMPTY : 0;
 }
 
-static int print_file(int dirfd, const char *name, FILE *to)
+static bool ends_with_tar(const char *s)
 {
-	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	char buf[65536];
-	size_t total = 0;
-	ssize_t n;
+	size_t n = strlen(s);
+	struct stat st;
 
-	if (fd < 0)
-		return -errno;
-	while ((n = read(fd, buf, sizeof(buf))) > 0 && total < STDOUT_PRINT_MAX) {
-		fwrite(buf, 1, (size_t)n, to);
-		total += (size_t)n;
+	return n > 4 && strcmp(s + n - 4, ".tar") == 0 &&
+	       !(stat(s, &st) == 0 && S_ISDIR(st.st_mode));
+}
+
+/* Download digest to dir/name.part, then rename to dir/name once verified. */
+static int fetch_to(struct client *c, const char *cmdname, const char *digest, int dfd,
+		    const char *name, const char *shown, uint64_t *ret_size)
+{
+	_cleanup_free_ char *part = NULL;
+	_cleanup_close_ int fd = -1;
+	int r;
+
+	if (asprintf(&part, "%s.part", name) < 0)
+		return EXIT_FAIL;
+	fd = openat(dfd, part, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		fprintf(stderr, "%s: %s.part: %m\n", cmdname, shown);
+		return EXIT_FAIL;
 	}
-	fflush(to);
-	return n < 0 ? -errno : 0;
+	r = client_blob_get(c, digest, fd, RESULT_MAX_BYTES, ret_size);
+	if (r < 0) {
+		unlinkat(dfd, part, 0);
+		return client_fail(c, cmdname, r, "downloading the result");
+	}
+	if (fsync(fd) < 0 || renameat(dfd, part, dfd, name) < 0) {
+		fprintf(stderr, "%s: %s: %m\n", cmdname, shown);
+		unlinkat(dfd, part, 0);
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
 }
 
 int cmd_result(int argc, char **argv)
@@ -663,23 +696,26 @@ int cmd_result(int argc, char **argv)
 	const char *dir = NULL;
 	int json = 0, quiet = 0, rc = EXIT_FAIL;
 	const struct opt opts[] = {
-		{"output", 'o', OPT_STR, &dir, "DIR",
-		 "extract into DIR (default ./result-ID; must be new or\nempty)", 0, 0},
+		{"output", 'o', OPT_STR, &dir, "DIR|FILE.tar",
+		 "extract into DIR (default ./result-ID; new or empty),\nor with a name ending in "
+		 ".tar only save the verified\narchive there (replacing the file)",
+		 0, 0},
 		{"quiet", 'q', OPT_FLAG, &quiet, NULL, "do not print the task's stdout", 0, 0},
 		{"json", 0, OPT_FLAG, &json, NULL,
-		 "print {task_id, exit_code, result, dir} as JSON instead", 0, 0},
+		 "print {task_id, exit_code, result, size, dir or archive}\nas JSON instead", 0, 0},
 		{0},
 	};
 	const struct opt_cmd cmd = {
 		"aicnctl result",
-		"ID [-o DIR] [--quiet] [--json]",
-		"Fetch the result of task ID once it is DONE: download the result blob, check that\n"
-		"its SHA-256 is the result digest the provider signed in its usage record, keep it\n"
-		"as DIR/result.tar and extract it into DIR: exit_code, stdout, stderr (each the last\n"
-		"1 MiB at most) and out/, everything the task wrote under /work/out.  Extraction\n"
-		"refuses absolute names, '..', hard links and device files, never follows a\n"
-		"symlink and drops set-id bits.  The task's stdout is printed, then its exit code.\n"
-		"The coordinator deletes a result once it was fetched: keep DIR.",
+		"ID [-o DIR|FILE.tar] [--quiet] [--json]",
+		"Fetch the result of task ID once it is DONE: download the result blob and check\n"
+		"that its SHA-256 is the result digest the provider signed in its usage record.\n"
+		"Then keep it as DIR/result.tar and extract it into DIR: exit_code, stdout, stderr\n"
+		"(each the last 1 MiB at most) and out/, everything the task wrote under /work/out.\n"
+		"Extraction refuses absolute names, '..', hard links and device files, never\n"
+		"follows a symlink and drops set-id bits.  With -o FILE.tar the verified archive is\n"
+		"only saved as FILE.tar.  The task's stdout is printed, then its exit code.  The\n"
+		"coordinator deletes a result once it was fetched: keep what you fetched.",
 		opts,
 		client_opt_table,
 		1,
@@ -688,12 +724,14 @@ int cmd_result(int argc, char **argv)
 		NULL};
 	_cleanup_(client_freep) struct client *c = NULL;
 	_cleanup_(cJSON_Deletep) cJSON *st = NULL;
-	_cleanup_free_ char *defdir = NULL, *part = NULL, *final = NULL;
-	_cleanup_close_ int dfd = -1, fd = -1;
+	_cleanup_free_ char *defdir = NULL, *final = NULL, *dcopy = NULL, *bcopy = NULL;
+	_cleanup_free_ char *outbuf = NULL;
+	_cleanup_close_ int dfd = -1;
 	struct opt_args a = {0};
-	char err[IMAGE_ERR_LEN], code[32] = "?";
-	const char *digest;
-	uint64_t size;
+	char err[IMAGE_ERR_LEN], code[32] = "";
+	const char *digest, *fname = "result.tar";
+	uint64_t size = 0;
+	bool archive_only;
 	int r = opt_parse(&cmd, argc, argv, &a);
 
 	if (r)
@@ -707,9 +745,11 @@ int cmd_result(int argc, char **argv)
 			goto out;
 		dir = defdir;
 	}
+	archive_only = ends_with_tar(dir);
 	rc = client_open_or_fail(cmd.name, &c);
 	if (rc)
 		goto out;
+	rc = EXIT_FAIL;
 	r = client_call(c, MKT_STATUS, task_fields(a.pos[0]), &st);
 	if (r < 0) {
 		rc = client_fail(c, cmd.name, r, "status");
@@ -724,63 +764,55 @@ int cmd_result(int argc, char **argv)
 		fprintf(stderr, "%s: task %s has no result (state %s%s%s)\n", cmd.name, a.pos[0],
 			upper(json_str(st, "state", "?"), up, sizeof(up)),
 			*json_str(st, "reason", "") ? ": " : "", json_str(st, "reason", ""));
-		rc = EXIT_FAIL;
 		goto out;
 	}
-	r = dir_empty_or_new(dir);
-	if (r < 0) {
-		fprintf(stderr, "%s: %s: %s\n", cmd.name, dir,
-			r == -ENOTEMPTY ? "exists and is not empty (choose another with -o)"
-					: strerror(-r));
-		rc = EXIT_FAIL;
-		goto out;
+	if (archive_only) {
+		dcopy = strdup(dir);
+		bcopy = strdup(dir);
+		if (!dcopy || !bcopy)
+			goto out;
+		dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		fname = basename(bcopy);
+		final = strdup(dir);
+	} else {
+		r = dir_empty_or_new(dir);
+		if (r < 0) {
+			fprintf(stderr, "%s: %s: %s\n", cmd.name, dir,
+				r == -ENOTEMPTY ? "exists and is not empty (choose another with -o)"
+						: strerror(-r));
+			goto out;
+		}
+		dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (asprintf(&final, "%s/result.tar", dir) < 0)
+			final = NULL;
 	}
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || asprintf(&part, "%s/result.tar.part", dir) < 0 ||
-	    asprintf(&final, "%s/result.tar", dir) < 0) {
+	if (dfd < 0 || !final) {
 		fprintf(stderr, "%s: %s: %m\n", cmd.name, dir);
 		goto out;
 	}
-	fd = openat(dfd, "result.tar.part", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		fprintf(stderr, "%s: %s: %m\n", cmd.name, part);
+	rc = fetch_to(c, cmd.name, digest, dfd, fname, final, &size);
+	if (rc)
 		goto out;
+	rc = EXIT_FAIL;
+	if (!archive_only) {
+		r = image_extract_result(final, dfd, RESULT_MAX_ENTRIES, RESULT_MAX_DATA, err);
+		if (r < 0) {
+			fprintf(stderr,
+				"%s: refusing the result: %s (the verified archive is kept as %s)\n",
+				cmd.name, err, final);
+			goto out;
+		}
 	}
-	r = client_blob_get(c, digest, fd, RESULT_MAX_BYTES, &size);
-	if (r < 0) {
-		unlinkat(dfd, "result.tar.part", 0);
-		rc = client_fail(c, cmd.name, r, "downloading the result");
-		goto out;
-	}
-	if (fsync(fd) < 0 || renameat(dfd, "result.tar.part", dfd, "result.tar") < 0) {
-		fprintf(stderr, "%s: %s: %m\n", cmd.name, final);
-		goto out;
-	}
-	r = image_extract_result(final, dfd, RESULT_MAX_ENTRIES, RESULT_MAX_DATA, err);
-	if (r < 0) {
-		fprintf(stderr,
-			"%s: refusing the result: %s (the verified archive is kept as %s)\n",
-			cmd.name, err, final);
-		goto out;
-	}
-	{
-		_cleanup_close_ int efd =
-			openat(dfd, "exit_code", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		ssize_t n = efd >= 0 ? read(efd, code, sizeof(code) - 1) : -1;
-
-		code[n > 0 ? n : 0] = '\0';
-		code[strcspn(code, "\n")] = '\0';
-		if (!code[0])
-			snprintf(code, sizeof(code), "%lld",
-				 (long long)json_i64(st, "exit_code", -1));
-	}
+	if (image_result_member(final, "exit_code", code, sizeof(code), NULL) < 0 || !code[0])
+		snprintf(code, sizeof(code), "%lld", (long long)json_i64(st, "exit_code", -1));
+	code[strcspn(code, "\n")] = '\0';
 	if (json) {
 		cJSON *o = cJSON_CreateObject();
 		int64_t ec;
 
 		if (!o || !cJSON_AddStringToObject(o, "task_id", a.pos[0]) ||
 		    !cJSON_AddStringToObject(o, "result", digest) ||
-		    !cJSON_AddStringToObject(o, "dir", dir) ||
+		    !cJSON_AddStringToObject(o, archive_only ? "archive" : "dir", dir) ||
 		    canon_add_i64(o, "exit_code",
 				  opt_parse_int(code, -255, 255, &ec) == 0 ? ec : -1) < 0 ||
 		    canon_add_u64(o, "size", size) < 0) {
@@ -791,11 +823,73 @@ int cmd_result(int argc, char **argv)
 		cJSON_Delete(o);
 		goto out;
 	}
-	if (!quiet)
-		print_file(dfd, "stdout", stdout);
-	fprintf(stderr, "task %s: exit code %s; result %s verified (%llu bytes), files in %s/\n",
-		a.pos[0], code, digest, (unsigned long long)size, dir);
+	if (!quiet) {
+		size_t len = 0;
+
+		outbuf = malloc(STDOUT_PRINT_MAX + 1);
+		if (outbuf &&
+		    image_result_member(final, "stdout", outbuf, STDOUT_PRINT_MAX + 1, &len) == 0) {
+			fwrite(outbuf, 1, len, stdout);
+			fflush(stdout);
+		}
+	}
+	fprintf(stderr, "task %s: exit code %s; result %s verified (%llu bytes), %s %s%s\n",
+		a.pos[0], code, digest, (unsigned long long)size,
+		archive_only ? "saved as" : "files in", dir, archive_only ? "" : "/");
 	rc = EXIT_OK;
+out:
+	opt_args_done(&a);
+	return rc;
+}
+
+int cmd_status(int argc, char **argv)
+{
+	int json = 0, rc;
+	const struct opt opts[] = {
+		{"json", 0, OPT_FLAG, &json, NULL, "print the coordinator's reply as JSON", 0, 0},
+		{0},
+	};
+	const struct opt_cmd cmd = {
+		"aicnctl status",
+		"ID [--json]",
+		"Task ID now: its state, attempts, the reason of a failure, submit and finish times,\n"
+		"the result digest and exit code once DONE, and each replica (provider node, state,\n"
+		"exit code, result).  'aicnctl watch' follows it until it ends.",
+		opts,
+		client_opt_table,
+		1,
+		1,
+		0,
+		NULL};
+	_cleanup_(client_freep) struct client *c = NULL;
+	_cleanup_(cJSON_Deletep) cJSON *data = NULL;
+	struct opt_args a = {0};
+	int r = opt_parse(&cmd, argc, argv, &a);
+
+	if (r)
+		return r == OPT_HELP ? EXIT_OK : EXIT_USAGE;
+	if (!task_id_ok(a.pos[0])) {
+		rc = opt_fail(&cmd, "'%s' is not a task id", a.pos[0]);
+		goto out;
+	}
+	rc = client_open_or_fail(cmd.name, &c);
+	if (rc)
+		goto out;
+	r = client_call(c, MKT_STATUS, task_fields(a.pos[0]), &data);
+	if (r < 0) {
+		rc = client_fail(c, cmd.name, r, "status");
+		goto out;
+	}
+	if (json) {
+		rc = client_print_json(data);
+	} else {
+		char up[24];
+		cJSON *stn = cJSON_GetObjectItemCaseSensitive(data, "state");
+
+		if (cJSON_IsString(stn))
+			cJSON_SetValuestring(stn, upper(stn->valuestring, up, sizeof(up)));
+		client_print_kv(data, 0);
+	}
 out:
 	opt_args_done(&a);
 	return rc;

@@ -964,3 +964,41 @@ int image_extract_result(const char *tar, int dirfd, unsigned long long max_entr
 	archive_read_free(a);
 	return r;
 }
+
+int image_result_member(const char *tar, const char *name, char *buf, size_t max, size_t *ret_len)
+{
+	char err[IMAGE_ERR_LEN];
+	struct archive *a;
+	struct archive_entry *e;
+	size_t len = 0;
+	int r = open_result(&a, tar, err), ar;
+
+	if (r < 0)
+		return r;
+	r = -ENOENT;
+	while ((ar = archive_read_next_header(a, &e)) == ARCHIVE_OK || ar == ARCHIVE_WARN) {
+		const char *n = archive_entry_pathname(e);
+
+		if (!n || strcmp(n, name) != 0 || archive_entry_filetype(e) != AE_IFREG)
+			continue;
+		while (len + 1 < max) {
+			la_ssize_t got = archive_read_data(a, buf + len, max - 1 - len);
+
+			if (got < 0) {
+				archive_read_free(a);
+				return -EIO;
+			}
+			if (got == 0)
+				break;
+			len += (size_t)got;
+		}
+		r = 0;
+		break;
+	}
+	archive_read_free(a);
+	if (max)
+		buf[MIN(len, max - 1)] = '\0';
+	if (r == 0 && ret_len)
+		*ret_len = len;
+	return r;
+}

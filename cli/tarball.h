@@ -50,4 +50,10 @@ int image_pack_layout(const char *layout, const char *out, char *err);
 int image_extract_result(const char *tar, int dirfd, unsigned long long max_entries,
 			 unsigned long long max_bytes, char *err);
 
+/*
+ * Read the regular member NAME of the tar archive TAR into buf (at most max
+ * bytes; the rest is cut), NUL-terminated.  -ENOENT when there is none.
+ */
+int image_result_member(const char *tar, const char *name, char *buf, size_t max, size_t *ret_len);
+
 #endif /* AICN_CLI_TARBALL_H */
