@@ -656,7 +656,7 @@ static int dir_empty_or_new(const char *dir)
 
 static bool ends_with_tar(const char *s)
 {
-	size_t n = strlen(s);
+	size_t n = s ? strlen(s) : 0;
 	struct stat st;
 
 	return n > 4 && strcmp(s + n - 4, ".tar") == 0 &&
