@@ -397,6 +397,10 @@ static int send_msg(struct agent *a, cJSON *msg, int64_t *ret_id)
 
 	if (!msg)
 		return -ENOMEM;
+	if (!a->cl) {
+		cJSON_Delete(msg);
+		return -ENOTCONN;
+	}
 	r = net_client_send(a->cl, msg, ret_id);
 	cJSON_Delete(msg);
 	return r;
@@ -2249,9 +2253,9 @@ static void reconcile(struct agent *a)
 				 t->offer->task_id, (int)sup_status(t->sup)->supervisor_pid,
 				 (int)sup_status(t->sup)->pid);
 		} else {
+			/* its record is signed by the first tick, once the connection machinery exists */
 			log_info("task %s: ended while the agent was away (%s)", t->offer->task_id,
 				 sup_kind_name(sup_status(t->sup)->kind));
-			task_ended(t);
 		}
 	}
 	closedir(d);

@@ -165,7 +165,6 @@ static int parse_inputs(const cJSON *arr, struct offer *o, char *why, size_t len
 		struct offer_input *in = &o->inputs[o->n_inputs];
 		const char *digest = NULL, *path = NULL;
 		uint8_t raw[SHA256_LEN];
-		int r;
 
 		if (canon_get_str(it, "digest", &digest) < 0 || digest_parse(digest, raw) < 0)
 			return reason(why, len, -EINVAL, "input %zu: bad digest", o->n_inputs);
@@ -174,9 +173,11 @@ static int parse_inputs(const cJSON *arr, struct offer *o, char *why, size_t len
 				      "input %zu: path must be relative below /work, without "
 				      "'..', '.' or empty parts",
 				      o->n_inputs);
-		r = get_u(it, "size", true, OFFER_INPUTS_BYTES_MAX, &in->size, why, len);
-		if (r < 0)
-			return r;
+		if (get_u(it, "size", true, OFFER_INPUTS_BYTES_MAX, &in->size, NULL, 0) < 0)
+			return reason(
+				why, len, -EINVAL,
+				"input %zu: size missing or above the inputs' bound of %llu bytes",
+				o->n_inputs, (unsigned long long)OFFER_INPUTS_BYTES_MAX);
 		for (size_t k = 0; k < o->n_inputs; k++) {
 			size_t pl = strlen(o->inputs[k].path), ql = strlen(path);
 

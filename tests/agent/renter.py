@@ -2,9 +2,13 @@
 # renter.py -- a renter for the agent's end-to-end tests: mTLS 1.3, framed canonical JSON; upload, SUBMIT, WATCH, RESULT.
 #
 # usage: renter.py CERTPREFIX CA PORT run SPEC.json IMAGE.tar [INPUT=PATH ...] --out RESULT.tar
-# Uploads the image (and inputs as {digest, path}), submits SPEC with them, waits for the
-# task to finish (STATUS polled), downloads the result blob and prints one JSON line:
-# {"task_id", "state", "result_digest", "result_bytes", "submit_to_done_ms"}.
+#        renter.py CERTPREFIX CA PORT submit SPEC.json IMAGE.tar [INPUT=PATH ...]
+#        renter.py CERTPREFIX CA PORT wait TASK_ID TIMEOUT_S --out RESULT.tar
+#        renter.py CERTPREFIX CA PORT state TASK_ID
+# run uploads the image (and inputs as {digest, path}), submits SPEC with them, waits for
+# the task to finish (STATUS polled), downloads the result blob and prints one JSON line:
+# {"task_id", "state", "result_digest", "result_bytes", "submit_to_done_ms"}.  submit
+# prints the task id only; wait does the rest for a task id; state prints its state.
 import base64, hashlib, json, socket, ssl, struct, sys, time
 
 
@@ -86,28 +90,23 @@ class Conn:
                 return out
 
 
-def main():
-    a = sys.argv[1:]
-    prefix, ca, port, cmd = a[0], a[1], int(a[2]), a[3]
-    if cmd != "run":
-        sys.exit("unknown command " + cmd)
-    spec = json.load(open(a[4]))
-    image = open(a[5], "rb").read()
-    out = a[a.index("--out") + 1]
-    inputs = [x for x in a[6:a.index("--out")]]
-    c = Conn(prefix, ca, port)
-    spec["image"] = c.upload(image)
+def submit(c, a):
+    spec = json.load(open(a[0]))
+    spec["image"] = c.upload(open(a[1], "rb").read())
+    inputs = [x for x in a[2:] if "=" in x]
     if inputs:
         spec["inputs"] = []
         for kv in inputs:
             path, src = kv.split("=", 1)
             spec["inputs"].append({"path": path, "digest": c.upload(open(src, "rb").read())})
-    t0 = time.time()
     r = c.call("SUBMIT", spec=spec)
     if r["type"] != "REPLY":
         sys.exit("SUBMIT refused: %r" % r)
-    tid = r["data"]["task_id"]
-    deadline = time.time() + float(spec.get("max_wall_seconds", 60)) + 60
+    return r["data"]["task_id"]
+
+
+def wait(c, tid, timeout, out, t0):
+    deadline = time.time() + timeout
     while True:
         st = c.call("STATUS", task_id=tid)
         if st["type"] != "REPLY":
@@ -121,16 +120,36 @@ def main():
         time.sleep(0.2)
     done_ms = int((time.time() - t0) * 1000)
     digest = d.get("result") or d.get("result_digest")
-    if not digest:
-        for rep in d.get("replicas", []):
-            digest = digest or rep.get("result_digest") or rep.get("result")
     nbytes = 0
-    if digest:
+    if digest and out:
         data = c.download(digest)
         open(out, "wb").write(data)
         nbytes = len(data)
-    print(json.dumps({"task_id": tid, "state": state, "result_digest": digest,
-                      "result_bytes": nbytes, "submit_to_done_ms": done_ms, "status": d}))
+    return {"task_id": tid, "state": state, "result_digest": digest, "result_bytes": nbytes,
+            "submit_to_done_ms": done_ms, "status": d}
+
+
+def main():
+    a = sys.argv[1:]
+    prefix, ca, port, cmd = a[0], a[1], int(a[2]), a[3]
+    c = Conn(prefix, ca, port)
+    out = a[a.index("--out") + 1] if "--out" in a else None
+    if "--out" in a:
+        a = a[:a.index("--out")]
+    if cmd == "run":
+        t0 = time.time()
+        tid = submit(c, a[4:])
+        spec = json.load(open(a[4]))
+        print(json.dumps(wait(c, tid, float(spec.get("max_wall_seconds", 60)) + 60, out, t0)))
+    elif cmd == "submit":
+        print(submit(c, a[4:]))
+    elif cmd == "wait":
+        print(json.dumps(wait(c, a[4], float(a[5]), out, time.time())))
+    elif cmd == "state":
+        st = c.call("STATUS", task_id=a[4])
+        print(st["data"]["state"] if st["type"] == "REPLY" else "error")
+    else:
+        sys.exit("unknown command " + cmd)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,93 @@
+# lib.sh -- shared by the agent's end-to-end scripts: CA and certificates, a real aicn-coordinator, aicn-agent
+# instances with their own state, meter pins and cgroups, a renter (renter.py); everything torn down on exit.
+[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (eBPF meter, cgroups, namespaces)"; exit 77; }
+: "${AICN_BIN:?run through make check}"
+COORD=${AICN_COORDINATOR:-$AICN_BIN/aicn-coordinator}
+[ -x "$COORD" ] || { echo "SKIP: no aicn-coordinator built"; exit 77; }
+T=$(mktemp -d /tmp/aicn-agent-e2e.XXXXXX)
+PIN=/sys/fs/bpf/aicn-test-agent-$$
+CPID= APID= PORT=
+CTL=$AICN_BIN/aicnctl
+
+cleanup() {
+	[ -n "$APID" ] && kill "$APID" 2>/dev/null && wait "$APID" 2>/dev/null
+	[ -n "$CPID" ] && kill "$CPID" 2>/dev/null && wait "$CPID" 2>/dev/null
+	# supervisors (and so their tasks) outlive the agent by design: end them
+	for f in "$T"/agent/tasks/*/supervise.state; do
+		[ -f "$f" ] && kill -9 "$(sed -n 's/^supervisor_pid=//p' "$f")" 2>/dev/null
+	done
+	sleep 0.3
+	local cap
+	cap=$(sed -n 's|.*tasks run in cgroup .*/\(aicn-tasks-[0-9a-f]*\) .*|\1|p' "$T/agent.log" 2>/dev/null | head -n1)
+	if [ -n "$cap" ]; then
+		find /sys/fs/cgroup -depth -type d -path "*/$cap*" -exec rmdir {} \; 2>/dev/null
+	fi
+	"$AICN_BIN/aicn-meter" cleanup --pin-dir "$PIN" >/dev/null 2>&1 || rm -rf "$PIN"
+	rm -rf "$T"
+}
+trap cleanup EXIT
+fail() {
+	echo "FAIL: $*"
+	echo "--- agent log"; tail -40 "$T/agent.log" 2>/dev/null
+	echo "--- coordinator log"; tail -20 "$T/coord.log" 2>/dev/null
+	exit 1
+}
+wait_for() { # SECONDS CMD...: until CMD succeeds
+	local n=$(($1 * 10))
+	shift
+	while [ "$n" -gt 0 ]; do "$@" && return 0; sleep 0.1; n=$((n - 1)); done
+	return 1
+}
+
+# net_start [AGENT-KEY=VALUE...]: CA, certificates, coordinator, one agent (registered)
+net_start() {
+	$CTL ca init "$T/ca" >/dev/null || fail "ca init"
+	$CTL ca issue --dir "$T/ca" --role coordinator --name coord --out "$T/coord" --dns localhost >/dev/null || fail "issue coordinator"
+	$CTL ca issue --dir "$T/ca" --role agent --name node-a --out "$T/agent" >/dev/null || fail "issue agent"
+	$CTL ca issue --dir "$T/ca" --role renter --name alice --out "$T/alice" >/dev/null || fail "issue renter"
+	mkdir -p "$T/coordstate" "$T/agent"
+	cat > "$T/coord.conf" <<CONF
+[coordinator]
+listen = 127.0.0.1:0
+cert = $T/coord.pem
+key = $T/coord.key
+ca = $T/ca/ca.pem
+state_dir = $T/coordstate
+port_file = $T/coord.port
+heartbeat_timeout = 30s
+tick_ms = 100
+CONF
+	"$COORD" --config "$T/coord.conf" >"$T/coord.log" 2>&1 &
+	CPID=$!
+	wait_for 10 test -s "$T/coord.port" || fail "coordinator did not start"
+	PORT=$(cat "$T/coord.port")
+	{
+		echo "[agent]"
+		echo "coordinator = 127.0.0.1:$PORT"
+		echo "cert = $T/agent.pem"
+		echo "key = $T/agent.key"
+		echo "ca = $T/ca/ca.pem"
+		echo "state_dir = $T/agent"
+		echo "ask_price = 1000"
+		echo "location = test/lo"
+		echo "metrics_listen = 127.0.0.1:0"
+		for kv in "$@"; do echo "${kv%%=*} = ${kv#*=}"; done
+	} > "$T/agent.conf"
+	agent_start
+	# a busybox OCI image, as a layout tar
+	python3 "$AICN_SRC/tests/sandbox/mkimage.py" busybox "$T/img" >/dev/null || fail "mkimage"
+	tar -C "$T/img" -cf "$T/img.tar" oci-layout index.json blobs || fail "tar image"
+}
+agent_start() {
+	local before
+	before=$(grep -c "registered with the coordinator" "$T/agent.log" 2>/dev/null)
+	AICN_METER_PIN_DIR=$PIN "$AICN_BIN/aicn-agent" --config "$T/agent.conf" >>"$T/agent.log" 2>&1 &
+	APID=$!
+	wait_for 30 agent_registered_after "${before:-0}" || fail "agent did not register"
+}
+agent_registered_after() { [ "$(grep -c "registered with the coordinator" "$T/agent.log")" -gt "$1" ]; }
+agent_kill9() { kill -9 "$APID"; wait "$APID" 2>/dev/null; APID=; }
+renter() { python3 "$AICN_SRC/tests/agent/renter.py" "$T/alice" "$T/ca/ca.pem" "$PORT" "$@"; }
+metrics() { curl -sf --max-time 2 "http://$(cat "$T/agent/metrics.addr")/metrics"; }
+# finals ID: how many final records of task ID the node's meter log holds
+finals() { grep -c "\"task\":\"$1\".*\"type\":\"final\"" "$T/agent/meter.log"; }
