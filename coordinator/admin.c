@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <ini.h>
 #include <inttypes.h>
 #include <openssl/evp.h>
 #include <sqlite3.h>
@@ -24,12 +25,15 @@
 #include <unistd.h>
 
 #define ADMIN_NAME "aicn-coordinator"
+#define ADMIN_CONF_DEFAULT "/etc/aicn/coordinator.conf"
 
 static void usage_mint(FILE *f)
 {
 	fprintf(f,
-		"Usage: " ADMIN_NAME " mint --db FILE --account NAME --amount AICN[.FRACTION]\n"
-		"                        [--cause ID]\n"
+		"Usage: " ADMIN_NAME " mint [--db FILE | --config CONF] --account NAME\n"
+		"                        --amount AICN[.FRACTION] [--cause ID]\n"
+		"       " ADMIN_NAME
+		" mint [--db FILE | --config CONF] [--cause ID] NAME BASE_UNITS\n"
 		"\n"
 		"The operator's faucet: create AMOUNT new AICN in account NAME, as one \"mint\"\n"
 		"entry of the coordinator's ledger in the state file FILE (created if missing).\n"
@@ -42,10 +46,13 @@ static void usage_mint(FILE *f)
 		"\n"
 		"Options:\n"
 		"  --db FILE        the coordinator's SQLite state file\n"
+		"  --config CONF    or the one of this coordinator configuration (its state_dir;\n"
+		"                   " ADMIN_CONF_DEFAULT " when neither is given)\n"
 		"  --account NAME   a renter's or provider's account (its certificate CN), or\n"
 		"                   'treasury' (which pays validation replicas)\n"
 		"  --amount AICN    e.g. 100 or 0.5 (at most 9 decimals: 1 AICN = 10^9 base units)\n"
 		"  --cause ID       request id recorded as the entry's cause (default: a new one)\n"
+		"  NAME BASE_UNITS  the same as --account and --amount, in integer base units\n"
 		"  -h, --help       this text\n"
 		"\n"
 		"Exit status: 0 minted, 1 failure, 2 usage error.\n");
@@ -54,8 +61,8 @@ static void usage_mint(FILE *f)
 static void usage_export(FILE *f)
 {
 	fprintf(f,
-		"Usage: " ADMIN_NAME
-		" ledger-export --db FILE --out DIR --key KEY --origin ORIGIN\n"
+		"Usage: " ADMIN_NAME " ledger-export --out DIR [--config CONF]\n"
+		"                        [--db FILE] [--key KEY] [--origin ORIGIN]\n"
 		"\n"
 		"Copy the ledger (every ledger_* table, nothing of the tasks, nodes or blobs)\n"
 		"out of the coordinator's state file FILE into DIR/ledger.db, as one consistent\n"
@@ -66,8 +73,11 @@ static void usage_export(FILE *f)
 		"with the coordinator's public key obtained out of band.\n"
 		"\n"
 		"Options:\n"
-		"  --db FILE       the coordinator's SQLite state file (opened read-only)\n"
 		"  --out DIR       created if missing; DIR/ledger.db must not exist yet\n"
+		"  --config CONF   take the state file, key and network from this coordinator\n"
+		"                  configuration (" ADMIN_CONF_DEFAULT " when none of\n"
+		"                  --db, --key, --origin is given); the options below override it\n"
+		"  --db FILE       the coordinator's SQLite state file (opened read-only)\n"
 		"  --key KEY       the coordinator's private key (PEM)\n"
 		"  --origin NAME   the checkpoint origin, aicn/ledger/<network name>\n"
 		"  -h, --help      this text\n"
@@ -77,7 +87,7 @@ static void usage_export(FILE *f)
 
 static void usage_params(FILE *f)
 {
-	fprintf(f, "Usage: " ADMIN_NAME " params [--db FILE] [--json]\n"
+	fprintf(f, "Usage: " ADMIN_NAME " params [--db FILE | --config CONF] [--json]\n"
 		   "\n"
 		   "Print the network's economic parameters, one 'name value' line each: the\n"
 		   "built-in genesis defaults, or with --db those in force in that coordinator's\n"
@@ -86,9 +96,10 @@ static void usage_params(FILE *f)
 		   "points, _ns nanoseconds.  See docs/economics.md for each.\n"
 		   "\n"
 		   "Options:\n"
-		   "  --db FILE   the coordinator's SQLite state file (opened read-only)\n"
-		   "  --json      one JSON object instead of lines\n"
-		   "  -h, --help  this text\n"
+		   "  --db FILE      the coordinator's SQLite state file (opened read-only)\n"
+		   "  --config CONF  the state file of this coordinator configuration\n"
+		   "  --json         one JSON object instead of lines\n"
+		   "  -h, --help     this text\n"
 		   "\n"
 		   "Exit status: 0 printed, 1 failure, 2 usage error.\n");
 }
@@ -148,69 +159,94 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static int admin_mint(int argc, char **argv)
+/* What the admin commands take from the coordinator's config file (coordinator.conf). */
+struct admin_conf {
+	char *state_dir; /* state_dir: holds coordinator.db */
+	char *key;	 /* key: the coordinator's Ed25519 private key */
+	char *network;	 /* network: the ledger origin is aicn/ledger/<network> */
+	char *db;	 /* state_dir/coordinator.db */
+	char *origin;	 /* aicn/ledger/<network> */
+};
+
+static void admin_conf_done(struct admin_conf *c)
 {
-	static const struct option opts[] = {
-		{"db", required_argument, NULL, 'd'},	  {"account", required_argument, NULL, 'a'},
-		{"amount", required_argument, NULL, 'm'}, {"cause", required_argument, NULL, 'c'},
-		{"help", no_argument, NULL, 'h'},	  {NULL, 0, NULL, 0},
-	};
-	const char *db = NULL, *account = NULL, *amount_s = NULL, *cause = NULL;
+	free(c->state_dir);
+	free(c->key);
+	free(c->network);
+	free(c->db);
+	free(c->origin);
+	*c = (struct admin_conf){0};
+}
+
+static int conf_cb(void *user, const char *section, const char *name, const char *value)
+{
+	struct admin_conf *c = user;
+	char **slot = NULL;
+
+	if (section[0] && strcmp(section, "coordinator") != 0)
+		return 1; /* the coordinator checks its own file; we read three keys */
+	if (strcmp(name, "state_dir") == 0)
+		slot = &c->state_dir;
+	else if (strcmp(name, "key") == 0)
+		slot = &c->key;
+	else if (strcmp(name, "network") == 0)
+		slot = &c->network;
+	if (slot) {
+		free(*slot);
+		*slot = strdup(value);
+		return *slot != NULL;
+	}
+	return 1;
+}
+
+/* Read state_dir, key and network from the coordinator's config file. */
+static int admin_conf_load(const char *path, struct admin_conf *c)
+{
+	int r = ini_parse(path, conf_cb, c);
+
+	if (r < 0) {
+		fprintf(stderr, ADMIN_NAME ": cannot read %s\n", path);
+		return -EIO;
+	}
+	if (r > 0) {
+		fprintf(stderr, ADMIN_NAME ": %s:%d: syntax error\n", path, r);
+		return -EINVAL;
+	}
+	if (!c->state_dir) {
+		fprintf(stderr, ADMIN_NAME ": %s has no state_dir\n", path);
+		return -EINVAL;
+	}
+	if (asprintf(&c->db, "%s/coordinator.db", c->state_dir) < 0 ||
+	    (c->network && asprintf(&c->origin, LEDGER_ORIGIN_PREFIX "%s", c->network) < 0))
+		return -ENOMEM;
+	return 0;
+}
+
+/* An amount in integer base units, as in the protocol and the ledger. */
+static int parse_base_units(const char *s, int64_t *ret)
+{
+	char *end = NULL;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || end == s || *end || v <= 0 || v > ECON_MAX_AMOUNT)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+static int mint_in(const char *db, const char *account, int64_t amount, const char *cause)
+{
 	char gen[LEDGER_CAUSE_MAX + 1], a1[48], a2[48];
 	struct store *st = NULL;
 	struct ledger *l = NULL;
-	int64_t amount = 0, bal = 0, epoch = 0;
+	int64_t bal = 0, epoch = 0;
 	uint64_t size = 0;
 	uint8_t head[SHA256_LEN];
 	sqlite3_stmt *q = NULL;
-	int c, r;
+	int r;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'd':
-			db = optarg;
-			break;
-		case 'a':
-			account = optarg;
-			break;
-		case 'm':
-			amount_s = optarg;
-			break;
-		case 'c':
-			cause = optarg;
-			break;
-		case 'h':
-			usage_mint(stdout);
-			return 0;
-		default:
-			usage_mint(stderr);
-			return 2;
-		}
-	}
-	if (optind != argc || !db || !account || !amount_s) {
-		usage_mint(stderr);
-		return 2;
-	}
-	if (!ledger_account_valid(account) || strcmp(account, LEDGER_MINT) == 0 ||
-	    (strchr(account, ':') != NULL)) {
-		fprintf(stderr, ADMIN_NAME " mint: '%s' is not an account that can hold AICN\n",
-			account);
-		return 2;
-	}
-	r = parse_aicn(amount_s, &amount);
-	if (r < 0) {
-		fprintf(stderr,
-			ADMIN_NAME " mint: --amount '%s': a positive number of AICN with at most "
-				   "9 decimals%s\n",
-			amount_s, r == -ERANGE ? ", below 2^62 base units" : "");
-		return 2;
-	}
-	if (cause && !ledger_cause_valid(cause)) {
-		fprintf(stderr, ADMIN_NAME " mint: --cause: 1 to %d printable ASCII characters\n",
-			LEDGER_CAUSE_MAX);
-		return 2;
-	}
 	r = store_open(db, 0, &st);
 	if (r == -EBUSY) {
 		fprintf(stderr,
@@ -243,7 +279,8 @@ static int admin_mint(int argc, char **argv)
 				epoch > 0 ? (uint64_t)epoch : 0);
 	if (r >= 0)
 		r = ledger_balance(l, account, &bal);
-	ledger_head(l, &size, head);
+	if (l)
+		ledger_head(l, &size, head);
 	ledger_free(l);
 	store_free(st);
 	if (r == -EEXIST) {
@@ -260,6 +297,97 @@ static int admin_mint(int argc, char **argv)
 	printf("minted %s AICN to %s (ledger entry %" PRIu64 "); balance %s AICN\n", a1, account,
 	       size, a2);
 	return 0;
+}
+
+static int admin_mint(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"db", required_argument, NULL, 'd'},
+		{"config", required_argument, NULL, 'C'},
+		{"account", required_argument, NULL, 'a'},
+		{"amount", required_argument, NULL, 'm'},
+		{"cause", required_argument, NULL, 'c'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *db = NULL, *conf_path = NULL, *account = NULL, *amount_s = NULL;
+	const char *cause = NULL;
+	struct admin_conf conf = {0};
+	int64_t amount = 0;
+	int c, r;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			db = optarg;
+			break;
+		case 'C':
+			conf_path = optarg;
+			break;
+		case 'a':
+			account = optarg;
+			break;
+		case 'm':
+			amount_s = optarg;
+			break;
+		case 'c':
+			cause = optarg;
+			break;
+		case 'h':
+			usage_mint(stdout);
+			return 0;
+		default:
+			usage_mint(stderr);
+			return 2;
+		}
+	}
+	/* ACCOUNT BASE_UNITS as operands: the form scripts use */
+	if (optind + 2 == argc && !account && !amount_s) {
+		account = argv[optind];
+		if (parse_base_units(argv[optind + 1], &amount) < 0) {
+			fprintf(stderr,
+				ADMIN_NAME " mint: '%s': a positive integer of base units\n",
+				argv[optind + 1]);
+			return 2;
+		}
+		optind += 2;
+	} else if (amount_s) {
+		r = parse_aicn(amount_s, &amount);
+		if (r < 0) {
+			fprintf(stderr,
+				ADMIN_NAME
+				" mint: --amount '%s': a positive number of AICN with at "
+				"most 9 decimals%s\n",
+				amount_s, r == -ERANGE ? ", below 2^62 base units" : "");
+			return 2;
+		}
+	}
+	if (optind != argc || (db && conf_path) || !account || !amount) {
+		usage_mint(stderr);
+		return 2;
+	}
+	if (!ledger_account_valid(account) || strcmp(account, LEDGER_MINT) == 0 ||
+	    strchr(account, ':')) {
+		fprintf(stderr, ADMIN_NAME " mint: '%s' is not an account that can hold AICN\n",
+			account);
+		return 2;
+	}
+	if (cause && !ledger_cause_valid(cause)) {
+		fprintf(stderr, ADMIN_NAME " mint: --cause: 1 to %d printable ASCII characters\n",
+			LEDGER_CAUSE_MAX);
+		return 2;
+	}
+	if (!db) {
+		if (admin_conf_load(conf_path ? conf_path : ADMIN_CONF_DEFAULT, &conf) < 0) {
+			admin_conf_done(&conf);
+			return 1;
+		}
+		db = conf.db;
+	}
+	r = mint_in(db, account, amount, cause);
+	admin_conf_done(&conf);
+	return r;
 }
 
 static void db_closep(sqlite3 **db)
@@ -336,22 +464,22 @@ out:
 	return r;
 }
 
+static int export_to(const char *db, const char *dir, const char *key_path, const char *origin);
+
 static int admin_export(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"db", required_argument, NULL, 'd'},  {"out", required_argument, NULL, 'o'},
-		{"key", required_argument, NULL, 'k'}, {"origin", required_argument, NULL, 'O'},
-		{"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0},
+		{"db", required_argument, NULL, 'd'},
+		{"out", required_argument, NULL, 'o'},
+		{"key", required_argument, NULL, 'k'},
+		{"origin", required_argument, NULL, 'O'},
+		{"config", required_argument, NULL, 'C'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	const char *db = NULL, *dir = NULL, *key_path = NULL, *origin = NULL;
-	_cleanup_(db_closep) sqlite3 *out = NULL;
-	_cleanup_free_ char *out_path = NULL, *cp_path = NULL, *note = NULL;
-	char why[512] = "", hex[SHA256_HEX_LEN + 1];
-	struct ledger *l = NULL;
-	EVP_PKEY *key = NULL;
-	uint64_t size = 0;
-	uint8_t root[SHA256_LEN];
-	FILE *f;
+	struct admin_conf conf = {0};
+	const char *conf_path = NULL;
 	int c, r;
 
 	optind = 1;
@@ -369,6 +497,9 @@ static int admin_export(int argc, char **argv)
 		case 'O':
 			origin = optarg;
 			break;
+		case 'C':
+			conf_path = optarg;
+			break;
 		case 'h':
 			usage_export(stdout);
 			return 0;
@@ -377,10 +508,38 @@ static int admin_export(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (conf_path || (!db && !key_path && !origin)) {
+		r = admin_conf_load(conf_path ? conf_path : ADMIN_CONF_DEFAULT, &conf);
+		if (r < 0) {
+			admin_conf_done(&conf);
+			return 1;
+		}
+		db = db ? db : conf.db;
+		key_path = key_path ? key_path : conf.key;
+		origin = origin ? origin : conf.origin;
+	}
 	if (optind != argc || !db || !dir || !key_path || !origin) {
 		usage_export(stderr);
-		return 2;
+		r = 2;
+	} else {
+		r = export_to(db, dir, key_path, origin);
 	}
+	admin_conf_done(&conf);
+	return r;
+}
+
+static int export_to(const char *db, const char *dir, const char *key_path, const char *origin)
+{
+	_cleanup_(db_closep) sqlite3 *out = NULL;
+	_cleanup_free_ char *out_path = NULL, *cp_path = NULL, *note = NULL;
+	char why[512] = "", hex[SHA256_HEX_LEN + 1];
+	struct ledger *l = NULL;
+	EVP_PKEY *key = NULL;
+	uint64_t size = 0;
+	uint8_t root[SHA256_LEN];
+	FILE *f;
+	int r;
+
 	if (strncmp(origin, LEDGER_ORIGIN_PREFIX, strlen(LEDGER_ORIGIN_PREFIX)) != 0) {
 		fprintf(stderr, ADMIN_NAME " ledger-export: --origin must start with %s\n",
 			LEDGER_ORIGIN_PREFIX);
@@ -448,12 +607,14 @@ static int admin_params(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"db", required_argument, NULL, 'd'},
+		{"config", required_argument, NULL, 'C'},
 		{"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	_cleanup_(db_closep) sqlite3 *db = NULL;
-	const char *path = NULL;
+	struct admin_conf conf = {0};
+	const char *path = NULL, *conf_path = NULL;
 	struct econ_params p;
 	struct ledger *l = NULL;
 	bool json = false;
@@ -468,6 +629,9 @@ static int admin_params(int argc, char **argv)
 		case 'j':
 			json = true;
 			break;
+		case 'C':
+			conf_path = optarg;
+			break;
 		case 'h':
 			usage_params(stdout);
 			return 0;
@@ -481,9 +645,18 @@ static int admin_params(int argc, char **argv)
 		return 2;
 	}
 	econ_params_default(&p);
+	if (conf_path && !path) {
+		r = admin_conf_load(conf_path, &conf);
+		if (r < 0) {
+			admin_conf_done(&conf);
+			return 1;
+		}
+		path = conf.db;
+	}
 	if (path) {
 		if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
 			fprintf(stderr, ADMIN_NAME " params: cannot open %s\n", path);
+			admin_conf_done(&conf);
 			return 1;
 		}
 		sqlite3_busy_timeout(db, 10000);
@@ -493,9 +666,11 @@ static int admin_params(int argc, char **argv)
 		ledger_free(l);
 		if (r < 0) {
 			fprintf(stderr, ADMIN_NAME " params: %s holds no ledger\n", path);
+			admin_conf_done(&conf);
 			return 1;
 		}
 	}
+	admin_conf_done(&conf);
 	if (json)
 		putchar('{');
 	for (size_t i = 0; i < econ_param_count(); i++) {

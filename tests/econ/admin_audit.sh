@@ -24,6 +24,16 @@ admin mint --db "$DB" --account bob --amount 0.0000000001 2>/dev/null; [ $? -eq 
 admin mint --db "$DB" --account escrow:1 --amount 1 2>/dev/null; [ $? -eq 2 ] || fail "minted into an escrow"
 admin mint --db "$DB" --account treasury --amount 100 >/dev/null || fail "treasury funding"
 admin mint --help | grep -q "operator's faucet" || fail "mint --help"
+# through the coordinator's config file, amount in base units (the form the e2e scripts use)
+mkdir -p "$T/cstate"
+printf '[coordinator]\nlisten = 127.0.0.1:0\nstate_dir = %s\nkey = %s\nnetwork = test\n' "$T/cstate" "$T/coordinator.key" >"$T/coordinator.conf"
+out=$(admin mint --config "$T/coordinator.conf" carol 1500000000) || fail "mint --config: $out"
+[[ "$out" == "minted 1.5 AICN to carol (ledger entry 1); balance 1.5 AICN" ]] || fail "mint --config said: $out"
+admin mint --config "$T/coordinator.conf" carol 0 2>/dev/null; [ $? -eq 2 ] || fail "0 base units accepted"
+admin params --config "$T/coordinator.conf" | grep -qx "fee_bps 500" || fail "params --config"
+admin ledger-export --config "$T/coordinator.conf" --out "$T/cexport" >/dev/null || fail "export --config"
+openssl pkey -in "$T/coordinator.key" -pubout -out "$T/coordinator.pub" 2>/dev/null
+"$B/aicnctl" audit ledger "$T/cexport" --key "$T/coordinator.pub" --origin aicn/ledger/test | grep -q "minted 1500000000 = sum of balances 1500000000" || fail "audit of the config export"
 # a running coordinator holds the store: mint refuses
 "$D" run "$T" 1000000 >/dev/null 2>&1 &
 PID=$!
