@@ -138,19 +138,6 @@ static int parse_aicn(const char *s, int64_t *ret)
 	return 0;
 }
 
-static void fmt_aicn(int64_t v, char buf[48])
-{
-	uint64_t a = v < 0 ? -(uint64_t)v : (uint64_t)v;
-	uint64_t whole = a / ECON_UNIT, frac = a % ECON_UNIT;
-	int n = snprintf(buf, 48, "%s%" PRIu64, v < 0 ? "-" : "", whole);
-
-	if (frac) {
-		snprintf(buf + n, 48 - (size_t)n, ".%09" PRIu64, frac);
-		for (char *e = buf + strlen(buf) - 1; *e == '0'; e--)
-			*e = '\0';
-	}
-}
-
 static int64_t now_ns(void)
 {
 	struct timespec ts;
@@ -238,7 +225,7 @@ static int parse_base_units(const char *s, int64_t *ret)
 
 static int mint_in(const char *db, const char *account, int64_t amount, const char *cause)
 {
-	char gen[LEDGER_CAUSE_MAX + 1], a1[48], a2[48];
+	char gen[LEDGER_CAUSE_MAX + 1], a1[ECON_AICN_STR], a2[ECON_AICN_STR];
 	struct store *st = NULL;
 	struct ledger *l = NULL;
 	int64_t bal = 0, epoch = 0;
@@ -292,8 +279,8 @@ static int mint_in(const char *db, const char *account, int64_t amount, const ch
 		fprintf(stderr, ADMIN_NAME " mint: %s\n", strerror(-r));
 		return 1;
 	}
-	fmt_aicn(amount, a1);
-	fmt_aicn(bal, a2);
+	econ_format_aicn(amount, a1);
+	econ_format_aicn(bal, a2);
 	printf("minted %s AICN to %s (ledger entry %" PRIu64 "); balance %s AICN\n", a1, account,
 	       size, a2);
 	return 0;

@@ -2,7 +2,9 @@
 #include "econ.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 typedef unsigned __int128 u128;
@@ -478,4 +480,18 @@ const char *econ_usage_fault_str(enum econ_usage_fault f)
 		return "cpu time exceeds the renter's cap";
 	}
 	return "unknown fault";
+}
+
+const char *econ_format_aicn(int64_t amount, char buf[ECON_AICN_STR])
+{
+	uint64_t a = amount < 0 ? -(uint64_t)amount : (uint64_t)amount;
+	uint64_t whole = a / ECON_UNIT, frac = a % ECON_UNIT;
+	int n = snprintf(buf, ECON_AICN_STR, "%s%" PRIu64, amount < 0 ? "-" : "", whole);
+
+	if (frac) {
+		snprintf(buf + n, ECON_AICN_STR - (size_t)n, ".%09" PRIu64, frac);
+		for (char *e = buf + strlen(buf) - 1; *e == '0'; e--)
+			*e = '\0';
+	}
+	return buf;
 }

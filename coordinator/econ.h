@@ -52,6 +52,10 @@ struct econ_params {
 	int64_t unbonding_ns;	     /* delay between unstake and funds being spendable */
 };
 
+/* An amount as decimal AICN for people ("1.5", "-0.000000001", "3"): no floating point. */
+#define ECON_AICN_STR 32
+const char *econ_format_aicn(int64_t amount, char buf[ECON_AICN_STR]);
+
 /* The built-in defaults (genesis); documented in docs/economics.md. */
 void econ_params_default(struct econ_params *p);
 /* Check every field's range and the cross-field rules; -EINVAL and a static reason. */

@@ -9,34 +9,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static int sql_rc(int rc)
-{
-	if (rc == SQLITE_OK || rc == SQLITE_DONE || rc == SQLITE_ROW)
-		return 0;
-	if (rc == SQLITE_CONSTRAINT)
-		return -EEXIST;
-	if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
-		return -EBUSY;
-	return rc == SQLITE_NOMEM ? -ENOMEM : -EIO;
-}
-
-static int run(sqlite3_stmt *st)
-{
-	int r;
-
-	if (!st)
-		return -EIO;
-	r = sql_rc(sqlite3_step(st));
-	sqlite3_reset(st);
-	return r;
-}
-
-static void cleanup_json(cJSON **p)
-{
-	cJSON_Delete(*p);
-}
-#define _cleanup_json_ _cleanup_(cleanup_json)
-
 static int acct_of(char *buf, size_t len, const char *prefix, const char *owner)
 {
 	int n;
@@ -66,7 +38,7 @@ int gov_params(struct ledger *l, struct econ_params *ret)
 	}
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
-		return sql_rc(rc);
+		return ledger_sql_errno(rc);
 	*ret = p;
 	return 0;
 }
@@ -142,7 +114,7 @@ int gov_unstake(struct ledger *l, const char *owner, int64_t amount, const char 
 	sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, amount);
 	sqlite3_bind_int64(st, 3, release);
-	r = run(st);
+	r = ledger_stmt_run(st);
 out:
 	return ledger_unit_end(l, &u, r);
 }
@@ -208,7 +180,7 @@ int gov_release(struct ledger *l, int64_t now_ns, uint64_t epoch)
 			break;
 		}
 		sqlite3_bind_int64(st, 1, d[i].id);
-		r = run(st);
+		r = ledger_stmt_run(st);
 	}
 out:
 	r = ledger_unit_end(l, &u, r);
@@ -295,7 +267,7 @@ int gov_propose(struct ledger *l, const char *proposer, const char *param, int64
 	sqlite3_bind_text(st, 3, param, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, value);
 	sqlite3_bind_int64(st, 5, end);
-	r = run(st);
+	r = ledger_stmt_run(st);
 out:
 	r = ledger_unit_end(l, &u, r);
 	if (r >= 0 && ret_id)
@@ -329,7 +301,7 @@ static int proposal_get(struct ledger *l, int64_t id, struct proposal *ret)
 		ret->state = sqlite3_column_int64(st, 3);
 	}
 	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sql_rc(rc);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : ledger_sql_errno(rc);
 }
 
 int gov_proposal_state(struct ledger *l, int64_t proposal, enum gov_state *ret)
@@ -392,7 +364,7 @@ int gov_vote(struct ledger *l, int64_t proposal, const char *voter, bool yes, in
 	sqlite3_bind_text(st, 2, voter, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 3, yes);
 	sqlite3_bind_int64(st, 4, weight);
-	r = run(st);
+	r = ledger_stmt_run(st);
 out:
 	return ledger_unit_end(l, &u, r);
 }
@@ -409,7 +381,7 @@ static int total_stake(struct ledger *l, int64_t *ret)
 	rc = sqlite3_step(st);
 	*ret = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
 	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 0 : sql_rc(rc);
+	return rc == SQLITE_ROW ? 0 : ledger_sql_errno(rc);
 }
 
 struct ballot {
@@ -462,7 +434,7 @@ static int tally_one(struct ledger *l, const struct proposal *pr, int64_t now_ns
 	}
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
-		return sql_rc(rc);
+		return ledger_sql_errno(rc);
 	for (size_t i = 0; i < n; i++) {
 		int64_t now_stake = 0, w;
 
@@ -520,7 +492,7 @@ static int tally_one(struct ledger *l, const struct proposal *pr, int64_t now_ns
 			return -EIO;
 		sqlite3_bind_text(st, 1, pr->param, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, pr->value);
-		r = run(st);
+		r = ledger_stmt_run(st);
 		if (r < 0)
 			return r;
 	}
@@ -529,7 +501,7 @@ static int tally_one(struct ledger *l, const struct proposal *pr, int64_t now_ns
 		return -EIO;
 	sqlite3_bind_int64(st, 1, pr->id);
 	sqlite3_bind_int64(st, 2, state);
-	return run(st);
+	return ledger_stmt_run(st);
 }
 
 int gov_tick(struct ledger *l, int64_t now_ns, uint64_t epoch)

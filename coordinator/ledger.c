@@ -185,7 +185,7 @@ static bool kind_valid(const char *s)
 
 /* ---- setup ---- */
 
-static int sql_err(int rc)
+int ledger_sql_errno(int rc)
 {
 	switch (rc) {
 	case SQLITE_OK:
@@ -206,9 +206,20 @@ static int sql_err(int rc)
 	}
 }
 
+int ledger_stmt_run(sqlite3_stmt *st)
+{
+	int r;
+
+	if (!st)
+		return -EIO;
+	r = ledger_sql_errno(sqlite3_step(st));
+	sqlite3_reset(st);
+	return r;
+}
+
 static int exec(sqlite3 *db, const char *sql)
 {
-	return sql_err(sqlite3_exec(db, sql, NULL, NULL, NULL));
+	return ledger_sql_errno(sqlite3_exec(db, sql, NULL, NULL, NULL));
 }
 
 int ledger_migrate(sqlite3 *db)
@@ -242,7 +253,7 @@ static int load_head(struct ledger *l)
 	}
 	if (rc != SQLITE_ROW) {
 		sqlite3_reset(st);
-		return sql_err(rc);
+		return ledger_sql_errno(rc);
 	}
 	if (sqlite3_column_bytes(st, 1) != SHA256_LEN) {
 		sqlite3_reset(st);
@@ -278,8 +289,8 @@ int ledger_new(sqlite3 *db, struct ledger **ret)
 		return -ENOMEM;
 	l->db = db;
 	for (int i = 0; i < ST__MAX; i++) {
-		r = sql_err(sqlite3_prepare_v3(db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-					       &l->st[i], NULL));
+		r = ledger_sql_errno(sqlite3_prepare_v3(
+			db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &l->st[i], NULL));
 		if (r < 0)
 			return r == -EEXIST ? -EIO : r;
 	}
@@ -462,7 +473,7 @@ static int step_exists(sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st), r;
 
-	r = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : sql_err(rc);
+	r = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : ledger_sql_errno(rc);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	return r;
@@ -483,7 +494,7 @@ int ledger_balance(struct ledger *l, const char *account, int64_t *ret)
 		*ret = 0;
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sql_err(rc);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : ledger_sql_errno(rc);
 }
 
 int ledger_has_cause(struct ledger *l, const char *kind, const char *cause)
@@ -636,7 +647,7 @@ static int append_rows(struct ledger *l, const struct ledger_append_args *a, con
 	sqlite3_bind_text(st, 3, a->kind, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, a->cause, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, body, (int)body_len, SQLITE_STATIC);
-	r = sql_err(sqlite3_step(st));
+	r = ledger_sql_errno(sqlite3_step(st));
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	if (r < 0)
@@ -647,7 +658,7 @@ static int append_rows(struct ledger *l, const struct ledger_append_args *a, con
 			continue;
 		sqlite3_bind_text(st, 1, v[i].account, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, v[i].delta);
-		r = sql_err(sqlite3_step(st));
+		r = ledger_sql_errno(sqlite3_step(st));
 		sqlite3_reset(st);
 		sqlite3_clear_bindings(st);
 		if (r < 0)
@@ -660,7 +671,7 @@ static int append_rows(struct ledger *l, const struct ledger_append_args *a, con
 		sqlite3_bind_int64(st, 3, (int64_t)a->usage->node_seq);
 		sqlite3_bind_int64(st, 4, (int64_t)(l->size + 1));
 		sqlite3_bind_text(st, 5, a->usage->task, -1, SQLITE_STATIC);
-		r = sql_err(sqlite3_step(st));
+		r = ledger_sql_errno(sqlite3_step(st));
 		sqlite3_reset(st);
 		sqlite3_clear_bindings(st);
 	}
@@ -786,7 +797,7 @@ int ledger_tree_head(struct ledger *l, uint64_t *ret_size, uint8_t ret_root[32])
 			next++;
 		}
 		if (!r && rc != SQLITE_DONE)
-			r = sql_err(rc);
+			r = ledger_sql_errno(rc);
 		sqlite3_reset(st);
 		if (r < 0) {
 			l->tree = merkle_free(l->tree);
@@ -1032,7 +1043,7 @@ static int compare_balances(sqlite3 *db, struct replay *rp, struct ledger_report
 
 	rc = sqlite3_prepare_v2(db, "SELECT account, balance FROM ledger_balances", -1, &st, NULL);
 	if (rc != SQLITE_OK)
-		return sql_err(rc);
+		return ledger_sql_errno(rc);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *acct = (const char *)sqlite3_column_text(st, 0);
 		int64_t bal = sqlite3_column_int64(st, 1);
@@ -1060,7 +1071,7 @@ static int compare_balances(sqlite3 *db, struct replay *rp, struct ledger_report
 		}
 	}
 	if (!r && rc != SQLITE_DONE)
-		r = sql_err(rc);
+		r = ledger_sql_errno(rc);
 	sqlite3_finalize(st);
 	if (r)
 		return r;
@@ -1076,7 +1087,7 @@ static int compare_balances(sqlite3 *db, struct replay *rp, struct ledger_report
 					"SELECT count(*) FROM ledger_balances WHERE balance != 0",
 					-1, &st, NULL);
 		if (rc != SQLITE_OK)
-			return sql_err(rc);
+			return ledger_sql_errno(rc);
 		if (sqlite3_step(st) == SQLITE_ROW)
 			matched = (uint64_t)sqlite3_column_int64(st, 0);
 		sqlite3_finalize(st);
@@ -1106,13 +1117,13 @@ int ledger_verify_tree(sqlite3 *db, ledger_visit_fn visit, void *ctx, struct mer
 
 	rc = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL); /* one consistent snapshot */
 	if (rc != SQLITE_OK)
-		return sql_err(rc);
+		return ledger_sql_errno(rc);
 	rc = sqlite3_prepare_v2(db,
 				"SELECT seq, hash, kind, cause, body FROM ledger_entries "
 				"ORDER BY seq",
 				-1, &st, NULL);
 	if (rc != SQLITE_OK) {
-		r = sql_err(rc);
+		r = ledger_sql_errno(rc);
 		goto out;
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1152,7 +1163,7 @@ int ledger_verify_tree(sqlite3 *db, ledger_visit_fn visit, void *ctx, struct mer
 		expect++;
 	}
 	if (!r && rc != SQLITE_DONE)
-		r = sql_err(rc);
+		r = ledger_sql_errno(rc);
 	sqlite3_finalize(st);
 	if (r)
 		goto out;

@@ -2,6 +2,8 @@
 #ifndef AICN_COORD_LEDGER_H
 #define AICN_COORD_LEDGER_H
 
+#include <aicn/compiler.h>
+
 #include <cjson/cJSON.h>
 #include <openssl/types.h>
 #include <sqlite3.h>
@@ -129,6 +131,17 @@ void ledger_head(struct ledger *l, uint64_t *ret_size, uint8_t ret_hash[32]);
  * string literals only), reset and unbound; NULL on error.  For settle.c and gov.c.
  */
 sqlite3_stmt *ledger_stmt(struct ledger *l, const char *sql);
+/* SQLite result code as a negative errno (0 for OK, ROW, DONE; CONSTRAINT is -EEXIST). */
+int ledger_sql_errno(int rc);
+/* Step a statement that returns no rows and reset it; -EIO for NULL (ledger_stmt failed). */
+int ledger_stmt_run(sqlite3_stmt *st);
+
+/* The entry data objects the modules build are freed on every path. */
+static inline void ledger_json_freep(cJSON **p)
+{
+	cJSON_Delete(*p);
+}
+#define _cleanup_json_ _cleanup_(ledger_json_freep)
 
 /* Syntactic checks, exported for the modules that build names. */
 bool ledger_account_valid(const char *s);

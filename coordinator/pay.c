@@ -96,21 +96,6 @@ static int say(char *err, size_t errlen, int r, const char *fmt, ...)
 	return r;
 }
 
-/* "1.5" for 1.5 AICN: integer base units, no floating point. */
-static const char *fmt_aicn(int64_t v, char buf[48])
-{
-	uint64_t a = v < 0 ? -(uint64_t)v : (uint64_t)v;
-	uint64_t whole = a / ECON_UNIT, frac = a % ECON_UNIT;
-	int n = snprintf(buf, 48, "%s%" PRIu64, v < 0 ? "-" : "", whole);
-
-	if (frac) {
-		snprintf(buf + n, 48 - (size_t)n, ".%09" PRIu64, frac);
-		for (char *e = buf + strlen(buf) - 1; *e == '0'; e--)
-			*e = '\0';
-	}
-	return buf;
-}
-
 /* An owner account: a certificate CN that can hold tokens (no network-reserved names). */
 static bool owner_ok(const char *a)
 {
@@ -127,26 +112,6 @@ static uint64_t rnd64(struct pay *p)
 	x ^= x << 17;
 	p->rnd = x;
 	return x;
-}
-
-static int sql_rc(int rc)
-{
-	if (rc == SQLITE_OK || rc == SQLITE_DONE || rc == SQLITE_ROW)
-		return 0;
-	if (rc == SQLITE_CONSTRAINT)
-		return -EEXIST;
-	return rc == SQLITE_NOMEM ? -ENOMEM : -EIO;
-}
-
-static int run(sqlite3_stmt *st)
-{
-	int r;
-
-	if (!st)
-		return -EIO;
-	r = sql_rc(sqlite3_step(st));
-	sqlite3_reset(st);
-	return r;
 }
 
 /* ---- one pay operation = one savepoint in the coordinator's open batch ---- */
@@ -190,7 +155,7 @@ static int meta_get(struct pay *p, const char *k, int64_t *ret)
 	if (rc == SQLITE_ROW)
 		*ret = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : sql_rc(rc);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : ledger_sql_errno(rc);
 }
 
 static int meta_set(struct pay *p, const char *k, int64_t v)
@@ -203,7 +168,7 @@ static int meta_set(struct pay *p, const char *k, int64_t v)
 		return -EIO;
 	sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, v);
-	return run(st);
+	return ledger_stmt_run(st);
 }
 
 /* ---- genesis parameters from a file ---- */
@@ -348,7 +313,7 @@ static int genesis(struct pay *p, const struct econ_params *want, int64_t now_ns
 			return -EIO;
 		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, v);
-		r = run(st);
+		r = ledger_stmt_run(st);
 	}
 	return r;
 }
@@ -551,13 +516,13 @@ static int submit_repeated(struct pay *p, const char *account, const cJSON *spec
 	sqlite3_bind_text(st, 2, ref, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : sql_rc(rc);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : ledger_sql_errno(rc);
 }
 
 int pay_submit_check(struct pay *p, const char *account, const cJSON *spec, int64_t *ret_escrow,
 		     char *err, size_t errlen)
 {
-	char a1[48], a2[48];
+	char a1[ECON_AICN_STR], a2[ECON_AICN_STR];
 	struct spec_fig f;
 	int64_t need = 0, bal = 0;
 	int r;
@@ -584,7 +549,7 @@ int pay_submit_check(struct pay *p, const char *account, const cJSON *spec, int6
 	if (bal < need)
 		return say(err, errlen, -ENOSPC,
 			   "insufficient funds: balance %s AICN, escrow needs %s AICN",
-			   fmt_aicn(bal, a1), fmt_aicn(need, a2));
+			   econ_format_aicn(bal, a1), econ_format_aicn(need, a2));
 	*ret_escrow = need;
 	return 0;
 }
@@ -812,7 +777,7 @@ static int rows_load(struct pay *p, int64_t task_id, struct res_row *rows, size_
 	sqlite3_reset(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 		rows_free(rows, n);
-		return sql_rc(rc);
+		return ledger_sql_errno(rc);
 	}
 	*ret_n = n;
 	return 0;
@@ -828,7 +793,7 @@ static int row_state(struct pay *p, int64_t id, int state, int64_t paid)
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_int(st, 2, state);
 	sqlite3_bind_int64(st, 3, paid);
-	return run(st);
+	return ledger_stmt_run(st);
 }
 
 /* Digest of the task's results already paid (the quorum's), 1 if there is one. */
@@ -846,7 +811,7 @@ static int paid_digest(struct pay *p, int64_t task_id, uint8_t ret[SHA256_LEN])
 	if (rc == SQLITE_ROW)
 		blob_copy(st, 0, ret, SHA256_LEN);
 	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : sql_rc(rc);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : ledger_sql_errno(rc);
 }
 
 /* The renter's replicas (what the escrow pays for); 0 without an escrow. */
@@ -862,7 +827,7 @@ static int escrow_replicas(struct pay *p, const char *task, int64_t *ret)
 	rc = sqlite3_step(st);
 	*ret = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
 	sqlite3_reset(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sql_rc(rc);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : ledger_sql_errno(rc);
 }
 
 /*
@@ -1033,7 +998,7 @@ static int result_known(struct pay *p, const uint8_t h[32], const char *node, ui
 	sqlite3_bind_int64(st, 4, task_id);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : sql_rc(rc);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : ledger_sql_errno(rc);
 }
 
 static int result_insert(struct pay *p, const struct pay_result *r, const struct usage_record *rec,
@@ -1059,7 +1024,7 @@ static int result_insert(struct pay *p, const struct pay_result *r, const struct
 	sqlite3_bind_int64(st, 10, r->renewable_ppm);
 	sqlite3_bind_int64(st, 11, r->price);
 	sqlite3_bind_blob(st, 12, digest, SHA256_LEN, SQLITE_STATIC);
-	return run(st);
+	return ledger_stmt_run(st);
 }
 
 int pay_on_result(struct pay *p, const struct pay_result *r, enum pay_verdict *ret, char *err,
@@ -1314,7 +1279,7 @@ int pay_balance(struct pay *p, const char *account, cJSON **ret)
 		esc = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
 	if (rc != SQLITE_ROW)
-		return sql_rc(rc);
+		return ledger_sql_errno(rc);
 	o = cJSON_CreateObject();
 	if (!o || !cJSON_AddStringToObject(o, "account", account) ||
 	    canon_add_i64(o, "balance", bal) < 0 || canon_add_i64(o, "escrow", esc) < 0 ||
@@ -1358,7 +1323,7 @@ int pay_node(struct pay *p, const char *node_id, cJSON **ret)
 	}
 	sqlite3_reset(st);
 	if (rc != SQLITE_ROW)
-		return sql_rc(rc);
+		return ledger_sql_errno(rc);
 	o = cJSON_CreateObject();
 	tr = cJSON_CreateObject();
 	if (!o || !tr || !cJSON_AddItemToObject(o, "trust", tr)) {
@@ -1429,7 +1394,7 @@ static void req_cause(struct pay *p, const char *what, const char *account, char
 int pay_stake(struct pay *p, const char *account, int64_t amount, int64_t now_ns, char *err,
 	      size_t errlen)
 {
-	char cause[LEDGER_CAUSE_MAX + 1], a1[48], a2[48];
+	char cause[LEDGER_CAUSE_MAX + 1], a1[ECON_AICN_STR], a2[ECON_AICN_STR];
 	struct ledger_unit u;
 	int64_t bal = 0;
 	int r;
@@ -1446,7 +1411,7 @@ int pay_stake(struct pay *p, const char *account, int64_t amount, int64_t now_ns
 		ledger_balance(p->l, account, &bal);
 		return say(err, errlen, r,
 			   "insufficient funds: balance %s AICN, stake needs %s AICN",
-			   fmt_aicn(bal, a1), fmt_aicn(amount, a2));
+			   econ_format_aicn(bal, a1), econ_format_aicn(amount, a2));
 	}
 	if (r < 0)
 		return say(err, errlen, r, "stake: %s", strerror(-r));
@@ -1456,7 +1421,7 @@ int pay_stake(struct pay *p, const char *account, int64_t amount, int64_t now_ns
 int pay_unstake(struct pay *p, const char *account, int64_t amount, int64_t now_ns, char *err,
 		size_t errlen)
 {
-	char cause[LEDGER_CAUSE_MAX + 1], a1[48];
+	char cause[LEDGER_CAUSE_MAX + 1], a1[ECON_AICN_STR];
 	struct ledger_unit u;
 	int64_t st = 0;
 	int r;
@@ -1471,7 +1436,8 @@ int pay_unstake(struct pay *p, const char *account, int64_t amount, int64_t now_
 	r = op_end(p, &u, r);
 	if (r == -ENOSPC) {
 		balance_of(p, "stake:", account, &st);
-		return say(err, errlen, r, "unstake: only %s AICN staked", fmt_aicn(st, a1));
+		return say(err, errlen, r, "unstake: only %s AICN staked",
+			   econ_format_aicn(st, a1));
 	}
 	if (r < 0)
 		return say(err, errlen, r, "unstake: %s", strerror(-r));
@@ -1482,7 +1448,7 @@ int pay_propose(struct pay *p, const char *account, const char *param, int64_t v
 		const char *text, int64_t now_ns, cJSON **ret, char *err, size_t errlen)
 {
 	struct ledger_unit u;
-	char a1[48];
+	char a1[ECON_AICN_STR];
 	int64_t id = 0;
 	cJSON *o;
 	int r;
@@ -1509,7 +1475,7 @@ int pay_propose(struct pay *p, const char *account, const char *param, int64_t v
 			   param);
 	case -EPERM:
 		return say(err, errlen, r, "propose: needs at least %s AICN staked",
-			   fmt_aicn(p->p.gov_min_stake ? p->p.gov_min_stake : 1, a1));
+			   econ_format_aicn(p->p.gov_min_stake ? p->p.gov_min_stake : 1, a1));
 	default:
 		return say(err, errlen, r, "propose: %s", strerror(-r));
 	}

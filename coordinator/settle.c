@@ -13,29 +13,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static int sql_rc(int rc)
-{
-	if (rc == SQLITE_OK || rc == SQLITE_DONE || rc == SQLITE_ROW)
-		return 0;
-	if (rc == SQLITE_CONSTRAINT)
-		return -EEXIST;
-	if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
-		return -EBUSY;
-	return rc == SQLITE_NOMEM ? -ENOMEM : -EIO;
-}
-
-/* Run a cached statement that returns no rows. */
-static int run(sqlite3_stmt *st)
-{
-	int r;
-
-	if (!st)
-		return -EIO;
-	r = sql_rc(sqlite3_step(st));
-	sqlite3_reset(st);
-	return r;
-}
-
 static int name2(char *buf, size_t len, const char *prefix, const char *s)
 {
 	int n = snprintf(buf, len, "%s%s", prefix, s);
@@ -44,12 +21,6 @@ static int name2(char *buf, size_t len, const char *prefix, const char *s)
 		return -EINVAL;
 	return 0;
 }
-
-static void cleanup_json(cJSON **p)
-{
-	cJSON_Delete(*p);
-}
-#define _cleanup_json_ _cleanup_(cleanup_json)
 
 static int trust_update(struct ledger *l, const char *node, bool valid)
 {
@@ -66,7 +37,7 @@ static int trust_update(struct ledger *l, const char *node, bool valid)
 	if (!st)
 		return -EIO;
 	sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);
-	return run(st);
+	return ledger_stmt_run(st);
 }
 
 int settle_trust(struct ledger *l, const char *node, struct econ_trust *ret)
@@ -87,7 +58,7 @@ int settle_trust(struct ledger *l, const char *node, struct econ_trust *ret)
 		ret->invalid_total = (uint64_t)sqlite3_column_int64(st, 2);
 	}
 	sqlite3_reset(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sql_rc(rc);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : ledger_sql_errno(rc);
 }
 
 /* ---- mint, transfer ---- */
@@ -184,7 +155,7 @@ int settle_escrow_open(struct ledger *l, const struct settle_escrow_req *req, in
 			sqlite3_bind_int64(st, 3, req->price_per_cpu_hour);
 			sqlite3_bind_int64(st, 4, req->max_cpu_ns);
 			sqlite3_bind_int64(st, 5, req->replicas);
-			r = run(st);
+			r = ledger_stmt_run(st);
 		}
 	}
 	r = ledger_unit_end(l, &u, r);
@@ -219,7 +190,7 @@ static int escrow_get(struct ledger *l, const char *task, struct escrow_row *e)
 		e->settled = sqlite3_column_int64(st, 4);
 		e->closed = sqlite3_column_int64(st, 5);
 	} else {
-		r = rc == SQLITE_DONE ? -ENOENT : sql_rc(rc);
+		r = rc == SQLITE_DONE ? -ENOENT : ledger_sql_errno(rc);
 	}
 	sqlite3_reset(st);
 	return r;
@@ -356,7 +327,7 @@ int settle_usage(struct ledger *l, const struct econ_params *p, const struct set
 			goto out;
 		}
 		sqlite3_bind_text(st, 1, u->task, -1, SQLITE_STATIC);
-		r = run(st);
+		r = ledger_stmt_run(st);
 		if (r < 0)
 			goto out;
 	}
@@ -370,7 +341,7 @@ int settle_usage(struct ledger *l, const struct econ_params *p, const struct set
 	sqlite3_bind_text(st, 3, u->provider, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, work_ns);
 	sqlite3_bind_int64(st, 5, u->renewable_ppm);
-	r = run(st);
+	r = ledger_stmt_run(st);
 	if (r >= 0)
 		r = trust_update(l, u->node, true);
 out:
@@ -421,7 +392,7 @@ int settle_escrow_close(struct ledger *l, const char *task, int64_t time_ns, uin
 			r = -EIO;
 		} else {
 			sqlite3_bind_text(st, 1, task, -1, SQLITE_STATIC);
-			r = run(st);
+			r = ledger_stmt_run(st);
 		}
 	}
 	r = ledger_unit_end(l, &u, r);
@@ -562,7 +533,7 @@ static int epoch_rewards(struct ledger *l, const struct econ_params *p, uint64_t
 	}
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
-		return sql_rc(rc);
+		return ledger_sql_errno(rc);
 	if (n > LEDGER_MAX_POSTINGS - 2)
 		return -E2BIG;
 	r = econ_rewards(p->reward_pool, p, c, n, &rem);
@@ -659,7 +630,7 @@ static int epoch_staking(struct ledger *l, uint64_t epoch, int64_t time_ns,
 	}
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
-		return sql_rc(rc);
+		return ledger_sql_errno(rc);
 	if (n > LEDGER_MAX_POSTINGS - 1)
 		return -E2BIG;
 	r = ledger_balance(l, LEDGER_FEE_STAKING, &pot);
@@ -728,7 +699,7 @@ int settle_current_mult(struct ledger *l, int64_t *ret_mult_ppm)
 	rc = sqlite3_step(st);
 	*ret_mult_ppm = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : ECON_PPM;
 	sqlite3_reset(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sql_rc(rc);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : ledger_sql_errno(rc);
 }
 
 int settle_epoch_price(struct ledger *l, const struct econ_params *p, uint64_t epoch,
@@ -779,7 +750,7 @@ int settle_epoch_price(struct ledger *l, const struct econ_params *p, uint64_t e
 		goto out;
 	}
 	sqlite3_bind_int64(st, 1, mult);
-	r = run(st);
+	r = ledger_stmt_run(st);
 out:
 	r = ledger_unit_end(l, &u, r);
 	if (r >= 0) {
@@ -817,14 +788,14 @@ int settle_rate(struct ledger *l, const char *task, const char *renter, const ch
 	if (rc == SQLITE_DONE)
 		return -EPERM;
 	if (rc != SQLITE_ROW)
-		return sql_rc(rc);
+		return ledger_sql_errno(rc);
 	st = ledger_stmt(l, sql_ins);
 	if (!st)
 		return -EIO;
 	sqlite3_bind_text(st, 1, task, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, node, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 3, stars);
-	r = run(st);
+	r = ledger_stmt_run(st);
 	return r;
 }
 
@@ -847,7 +818,7 @@ int settle_rating(struct ledger *l, const struct econ_params *p, const char *nod
 	}
 	sqlite3_reset(st);
 	if (rc != SQLITE_ROW)
-		return sql_rc(rc);
+		return ledger_sql_errno(rc);
 	*ret_milli = econ_rating_bayes(p, n, sum);
 	if (ret_count)
 		*ret_count = n;

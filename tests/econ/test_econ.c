@@ -303,13 +303,25 @@ static void test_usage_checks(void)
 	CHECK_EQ(econ_check_usage(&P, &w, &u), ECON_USAGE_NEGATIVE);
 }
 
+static void test_format_aicn(void)
+{
+	char b[ECON_AICN_STR];
+
+	CHECK_STREQ(econ_format_aicn(15 * ECON_UNIT / 10, b), "1.5");
+	CHECK_STREQ(econ_format_aicn(3 * ECON_UNIT, b), "3");
+	CHECK_STREQ(econ_format_aicn(0, b), "0");
+	CHECK_STREQ(econ_format_aicn(-1, b), "-0.000000001");
+	CHECK_STREQ(econ_format_aicn(INT64_MIN, b), "-9223372036.854775808");
+	CHECK_STREQ(econ_format_aicn(ECON_MAX_AMOUNT, b), "4611686018.427387904");
+}
+
 int main(void)
 {
 	static const struct test_case cases[] = {
 		TEST(test_params),	TEST(test_price),    TEST(test_escrow_charge_fee),
 		TEST(test_rewards),	TEST(test_pro_rata), TEST(test_rating),
 		TEST(test_replication), TEST(test_quorum),   TEST(test_usage_checks),
-		{NULL, NULL},
+		TEST(test_format_aicn), {NULL, NULL},
 	};
 
 	return harness_run(cases);
