@@ -1,9 +1,11 @@
 /* cmd_ca.c -- `aicnctl ca`: the network's certificate authority (init, issue, revoke, crl) with Ed25519. */
+#include <aicn/canon.h>
 #include <aicn/compiler.h>
 #include <aicn/key.h>
 #include <aicn/log.h>
 #include <aicn/tls.h>
 
+#include "client.h"
 #include "cmd.h"
 #include "opt.h"
 
@@ -822,30 +824,51 @@ out:
 	return r < 0 ? 1 : 0;
 }
 
-static int list_line(const struct index_line *l, void *ud _unused_)
+static int list_line(const struct index_line *l, void *ud)
 {
-	printf("%-34s %-24s %-12s %-12lld %s\n", l->serial, l->name, l->role, l->not_after,
-	       l->status);
+	cJSON *arr = ud, *o;
+
+	if (!arr) {
+		printf("%-34s %-24s %-12s %-12lld %s\n", l->serial, l->name, l->role, l->not_after,
+		       l->status);
+		return 0;
+	}
+	o = cJSON_CreateObject();
+	if (!o || !cJSON_AddItemToArray(arr, o) ||
+	    !cJSON_AddStringToObject(o, "serial", l->serial) ||
+	    !cJSON_AddStringToObject(o, "name", l->name) ||
+	    !cJSON_AddStringToObject(o, "role", l->role) ||
+	    canon_add_i64(o, "not_after", l->not_after) < 0 ||
+	    !cJSON_AddStringToObject(o, "status", l->status) ||
+	    (strcmp(l->status, "revoked") == 0 &&
+	     canon_add_i64(o, "revoked_at", l->revoked_at) < 0))
+		return -ENOMEM;
 	return 0;
 }
 
 static int ca_list(int argc, char **argv)
 {
 	const char *dir = NULL;
+	int json = 0;
 	const struct opt opts[] = {
 		{"dir", 'D', OPT_STR, &dir, "DIR", "the CA directory (required)", 0, 0},
+		{"json", 0, OPT_FLAG, &json, NULL,
+		 "print {certificates: [{serial, name, role, not_after,\nstatus, revoked_at}]}", 0,
+		 0},
 		{0},
 	};
-	const struct opt_cmd cmd = {"aicnctl ca list",
-				    "--dir DIR",
-				    "Print index.tsv: serial, name, role, expiry, status.",
-				    opts,
-				    NULL,
-				    0,
-				    0,
-				    0,
-				    ca_exit};
+	const struct opt_cmd cmd = {
+		"aicnctl ca list",
+		"--dir DIR [--json]",
+		"Print index.tsv: serial, name, role, expiry (unix seconds), status.",
+		opts,
+		NULL,
+		0,
+		0,
+		0,
+		ca_exit};
 	struct opt_args a = {0};
+	cJSON *out, *arr;
 	int r = opt_parse(&cmd, argc, argv, &a);
 
 	if (r)
@@ -853,8 +876,18 @@ static int ca_list(int argc, char **argv)
 	opt_args_done(&a);
 	if (!dir)
 		return opt_fail(&cmd, "--dir DIR is required");
-	printf("%-34s %-24s %-12s %-12s %s\n", "SERIAL", "NAME", "ROLE", "NOT_AFTER", "STATUS");
-	return index_each(dir, list_line, NULL) < 0 ? 1 : 0;
+	if (!json) {
+		printf("%-34s %-24s %-12s %-12s %s\n", "SERIAL", "NAME", "ROLE", "NOT_AFTER",
+		       "STATUS");
+		return index_each(dir, list_line, NULL) < 0 ? 1 : 0;
+	}
+	out = cJSON_CreateObject();
+	arr = out ? cJSON_AddArrayToObject(out, "certificates") : NULL;
+	r = arr ? index_each(dir, list_line, arr) : -ENOMEM;
+	if (r >= 0)
+		r = client_print_json(out) == EXIT_OK ? 0 : -EIO;
+	cJSON_Delete(out);
+	return r < 0 ? 1 : 0;
 }
 
 int cmd_ca(int argc, char **argv)

@@ -332,7 +332,8 @@ int cmd_node(int argc, char **argv)
 		"'aicnctl ca issue' and 'aicn-agent --check-config' print).\n"
 		"  status     capacity, price, performance, location, window, online, rating, trust\n"
 		"  earnings   what the node earned: settled charges (after the network fee) and\n"
-		"             epoch rewards\n"
+		"             epoch rewards (when the coordinator has no per-node list: the\n"
+		"             balance of the node operator's account, where both are paid)\n"
 		"  tasks      the tasks it ran or runs",
 		opts,
 		client_opt_table,
@@ -383,6 +384,31 @@ int cmd_node(int argc, char **argv)
 		part = data;
 	} else {
 		part = pick(data, strcmp(what, "earnings") == 0 ? earn_keys : task_keys);
+		if (!part && strcmp(what, "earnings") == 0 && *json_str(data, "name", "")) {
+			/*
+			 * No earnings list in this coordinator's NODE reply: the operator's
+			 * account is where the provider share and the epoch rewards go.
+			 */
+			cJSON *bf = cJSON_CreateObject(), *bal = NULL;
+
+			if (bf &&
+			    cJSON_AddStringToObject(bf, "account", json_str(data, "name", ""))) {
+				r = client_call(c, MKT_BALANCE, bf, &bal);
+				bf = NULL;
+				if (r < 0) {
+					rc = client_fail(c, cmd.name, r,
+							 "balance of the node's account");
+					goto out;
+				}
+				if (!cJSON_AddItemToObject(data, "earnings", bal)) {
+					cJSON_Delete(bal);
+					rc = EXIT_FAIL;
+					goto out;
+				}
+				part = bal;
+			}
+			cJSON_Delete(bf);
+		}
 		if (!part) {
 			fprintf(stderr, "%s: the coordinator's reply has no %s\n", cmd.name, what);
 			rc = EXIT_FAIL;

@@ -176,7 +176,8 @@ static int add_list(cJSON *spec, const char *key, const struct opt_list *l)
 	return 0;
 }
 
-static int do_watch(struct client *c, const char *cmdname, const char *id, int json, int quiet);
+static int do_watch(struct client *c, const char *cmdname, const char *id, int json, int quiet,
+		    int64_t max_cpu_ns);
 
 int cmd_submit(int argc, char **argv)
 {
@@ -428,7 +429,9 @@ int cmd_submit(int argc, char **argv)
 			amount_format(json_i64(data, "escrow", json_i64(data, "max_cost", 0)), amt),
 			amount_format(json_i64(data, "max_cost", 0), amt2));
 	}
-	rc = watch ? do_watch(c, "aicnctl submit", id, json, 0) : EXIT_OK;
+	rc = watch ? do_watch(c, "aicnctl submit", id, json, 0,
+			      (cpu >= 0 ? cpu : cores * wall) * 1000000000LL)
+		   : EXIT_OK;
 	goto out;
 out_mem:
 	fprintf(stderr, "%s: out of memory\n", cmd.name);
@@ -516,7 +519,7 @@ static void watch_take(struct watch_view *v, const cJSON *d)
 
 	upper(json_str(d, "state", v->state), st, sizeof(st));
 	snprintf(v->state, sizeof(v->state), "%s", st);
-	if (cpu >= 0)
+	if (cpu > v->cpu_ns) /* a STATUS poll may carry less than the live UPDATEs */
 		v->cpu_ns = cpu;
 	v->wall_ns = json_i64(d, "wall_ns", v->wall_ns);
 	mx = json_i64(d, "max_cpu_ns", -1);
@@ -526,10 +529,12 @@ static void watch_take(struct watch_view *v, const cJSON *d)
 		v->max_cpu_ns = mx;
 }
 
-static int do_watch(struct client *c, const char *cmdname, const char *id, int json, int quiet)
+/* max_cpu_ns: the task's CPU cap when known (submit --watch), for the progress bar; 0 if not. */
+static int do_watch(struct client *c, const char *cmdname, const char *id, int json, int quiet,
+		    int64_t max_cpu_ns)
 {
 	_cleanup_(cJSON_Deletep) cJSON *data = NULL;
-	struct watch_view v = {.tty = isatty(STDERR_FILENO) && !json};
+	struct watch_view v = {.tty = isatty(STDERR_FILENO) && !json, .max_cpu_ns = max_cpu_ns};
 	int r;
 
 	r = client_call(c, MKT_WATCH, task_fields(id), &data);
@@ -626,7 +631,7 @@ int cmd_watch(int argc, char **argv)
 	}
 	rc = client_open_or_fail(cmd.name, &c);
 	if (!rc)
-		rc = do_watch(c, cmd.name, a.pos[0], json, 0);
+		rc = do_watch(c, cmd.name, a.pos[0], json, 0, 0);
 out:
 	opt_args_done(&a);
 	return rc;

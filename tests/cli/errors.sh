@@ -51,6 +51,8 @@ expect 1 "cannot load our TLS identity: .*$T/" $CTL --config "$T/rel.conf" tasks
 # connection: a certificate that loads, and nobody listening
 $CTL ca init "$T/ca" > /dev/null && $CTL ca issue --dir "$T/ca" --role renter --name alice > /dev/null \
 	|| fail "ca setup"
+$CTL ca list --dir "$T/ca" --json | python3 -c 'import json,sys; c=json.load(sys.stdin)["certificates"]; assert [x["name"] for x in c] == ["alice"] and c[0]["role"] == "renter", c' \
+	&& ok "ca list --json" || fail "ca list --json"
 mkdir -p "$HOME/.config/aicn"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 printf '[aicnctl]\ncoordinator = 127.0.0.1:%s\ncert = %s\nkey = %s\nca = %s\n' "$port" \
