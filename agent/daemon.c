@@ -131,6 +131,7 @@ struct task {
 	bool dropped; /* to be wiped once no job holds it */
 	bool fetch_inflight;
 	bool pinned;
+	bool img_borrowed; /* t->img belongs to the agent's table of opened images */
 	bool tracked;
 	bool cancel_sent;
 	bool has_result; /* discarded tasks (killed, lost) have none */
@@ -148,7 +149,15 @@ struct http_conn {
 	char buf[HTTP_REQ_MAX];
 };
 
+#define IMG_TABLE 64 /* opened images kept in memory (their config and rootfs path) */
+
+struct img_ent {
+	char digest[72]; /* the archive's */
+	struct sbx_image *img;
+};
+
 struct agent {
+	struct img_ent imgs[IMG_TABLE];
 	const struct agent_config *cfg;
 	const struct agent_host_facts *host;
 	struct loop *loop;
@@ -326,7 +335,8 @@ static void task_free(struct task *t)
 	sha256_free(t->fetch_sha);
 	if (t->dirfd >= 0)
 		close(t->dirfd);
-	sbx_image_free(t->img);
+	if (!t->img_borrowed)
+		sbx_image_free(t->img);
 	cg_free(t->cg);
 	sup_free(t->sup);
 	offer_free(t->offer);
@@ -777,14 +787,49 @@ static int on_blob_put(struct net_conn *c, const struct proto_msg *m, void *ud)
 		return 0;
 	}
 	t->fetch_tmp[0] = '\0';
-	log_debug("task %s: fetched %s (%llu bytes)", t->offer->task_id, digest,
-		  (unsigned long long)size);
+	log_debug("task %s: fetched %s (%llu bytes) %llu ms after the offer", t->offer->task_id,
+		  digest, (unsigned long long)size,
+		  (unsigned long long)(now_ms() - t->accepted_ms));
 	t->fetch_i++;
 	fetch_next(t);
 	return 0;
 }
 
 /* ---- the image: cache accounting and unpacking ------------------------------------ */
+
+static struct img_ent *img_find(struct agent *a, const char *digest)
+{
+	for (size_t i = 0; i < IMG_TABLE; i++)
+		if (a->imgs[i].img && strcmp(a->imgs[i].digest, digest) == 0)
+			return &a->imgs[i];
+	return NULL;
+}
+
+static void img_forget(struct agent *a, const char *digest)
+{
+	struct img_ent *e = img_find(a, digest);
+
+	if (e) {
+		e->img = sbx_image_free(e->img);
+		e->digest[0] = '\0';
+	}
+}
+
+/* Keep an opened image for the next task of the same archive (a full table keeps none). */
+static void img_keep(struct task *t)
+{
+	struct agent *a = t->a;
+
+	if (img_find(a, t->offer->image))
+		return;
+	for (size_t i = 0; i < IMG_TABLE; i++)
+		if (!a->imgs[i].img) {
+			a->imgs[i].img = t->img;
+			fmt(a->imgs[i].digest, sizeof(a->imgs[i].digest), "%s", t->offer->image);
+			t->img_borrowed = true;
+			return;
+		}
+}
 
 static int evict_image(const char *digest, void *ud)
 {
@@ -796,6 +841,7 @@ static int evict_image(const char *digest, void *ud)
 
 	fmt(path, sizeof(path), "%s/%s", a->blobs_dir, digest_hex(digest));
 	fmt(side, sizeof(side), "%s.rootfs", digest_hex(digest));
+	img_forget(a, digest);
 	if (dfd >= 0 && read_small(dfd, side, PATH_MAX, &rootfs, &len) == 0 && rootfs &&
 	    rootfs[0] == '/' && strncmp(rootfs, a->images_dir, strlen(a->images_dir)) == 0)
 		rm_rf(rootfs);
@@ -822,6 +868,7 @@ static void unpack_work(void *ud)
 }
 
 static void start_task(struct task *t);
+static void image_ready(struct task *t, const char *how);
 
 static void unpack_done(void *ud)
 {
@@ -850,8 +897,16 @@ static void unpack_done(void *ud)
 		if (dfd >= 0)
 			write_atomic(dfd, side, t->img->rootfs, strlen(t->img->rootfs));
 	}
+	img_keep(t);
+	image_ready(t, t->img->unpacked ? "unpacked" : "from the rootfs cache");
+}
+
+static void image_ready(struct task *t, const char *how)
+{
 	fmt(t->rootfs, sizeof(t->rootfs), "%s", t->img->rootfs);
 	fmt(t->manifest, sizeof(t->manifest), "%s", t->img->digest);
+	log_debug("task %s: image %s ready (%s) %llu ms after the offer", t->offer->task_id,
+		  t->manifest, how, (unsigned long long)(now_ms() - t->accepted_ms));
 	start_task(t);
 }
 
@@ -890,6 +945,19 @@ static void start_unpack(struct task *t)
 		return;
 	}
 	t->pinned = true;
+	{
+		struct img_ent *e = img_find(a, t->offer->image);
+
+		if (e && access(e->img->rootfs, F_OK) == 0) {
+			free(j);
+			t->img = e->img;
+			t->img_borrowed = true;
+			image_ready(t, "opened already");
+			return;
+		}
+		if (e) /* its rootfs was removed by hand: open it again */
+			img_forget(a, t->offer->image);
+	}
 	t->busy = true;
 	r = loop_pool_submit(a->pool, unpack_work, unpack_done, j);
 	if (r < 0) {
@@ -1010,6 +1078,9 @@ static void start_task(struct task *t)
 		return;
 	}
 	t->tracked = true;
+	log_debug("task %s: cgroup %llu created and metered %llu ms after the offer",
+		  t->offer->task_id, (unsigned long long)t->cg_id,
+		  (unsigned long long)(now_ms() - t->accepted_ms));
 	r = save_agent_json(t);
 	if (r < 0) {
 		task_fail(t, "agent: cannot write the task's state");
@@ -1042,7 +1113,7 @@ static void start_task(struct task *t)
 	}
 	t->state = T_RUN;
 	t->last_interval_ms = t->last_status_ms = now_ms();
-	if (sup_status(t->sup)->kind == SUP_RUNNING) {
+	if (sup_status(t->sup)->kind != SUP_FAILED) { /* it ran (it may have ended already) */
 		log_info("task %s: running (pid %d, %u cores, %llu MiB) %llu ms after the offer",
 			 t->offer->task_id, (int)sup_status(t->sup)->pid, t->offer->cores,
 			 (unsigned long long)t->offer->mem_mb,
@@ -2455,6 +2526,8 @@ static void agent_close(struct agent *a, bool clean)
 	for (size_t i = 0; i < a->n_lost; i++)
 		free(a->lost_ids[i]);
 	free(a->lost_ids);
+	for (size_t i = 0; i < IMG_TABLE; i++)
+		sbx_image_free(a->imgs[i].img);
 	loop_free(a->loop);
 	if (a->ml) {
 		r = meterlog_close(a->ml);

@@ -12,3 +12,4 @@ $(eval $(call aicn_test,test_agent_result,tests/agent/test_result.c,aicn-agent a
 $(eval $(call aicn_fuzz,fuzz_agent_offer,tests/agent/fuzz_offer.c agent/offer.c lib/canon.c lib/hash.c))
 # end to end against the real binaries (smoke and reconcile need aicn-coordinator; hostile plays a hostile one)
 TEST_SCRIPTS += tests/agent/hostile.sh tests/agent/smoke.sh tests/agent/reconcile.sh
+BENCHES += tests/agent/latency.sh
