@@ -78,8 +78,9 @@ static const struct proto_field f_input[] = {
 static const struct proto_field f_task_offer[] = {
 	S("task_id", 1, 1, 64),
 	{"image", PK_DIGEST, 1, 0, 0, NULL, NULL}, /* OCI image archive digest */
-	{"cmd", PK_ARR_STR, 1, 1, 256, NULL, NULL},
-	{"env", PK_ARR_STR, 0, 0, 256, NULL, NULL},
+	/* the coordinator's SUBMIT limits: 256 arguments of <= 4096 bytes, 256 "NAME=value" */
+	{"cmd", PK_ARR_TEXT, 1, 1, 256, NULL, NULL},
+	{"env", PK_ARR_TEXT, 0, 0, 256, NULL, NULL},
 	{"inputs", PK_ARR_OBJ, 0, 0, 64, f_input, NULL},
 	I("cores", 1, 1, 65536),
 	I("mem_mb", 1, 1, (int64_t)1 << 32),
@@ -283,6 +284,7 @@ static int check_field(const struct proto_field *f, const cJSON *v, const char *
 			return fail(errbuf, prefix, f->name, "not an object");
 		return f->sub ? check_fields(f->sub, v, f->name, errbuf) : 0;
 	case PK_ARR_STR:
+	case PK_ARR_TEXT:
 	case PK_ARR_OBJ: {
 		const cJSON *e;
 
@@ -293,10 +295,15 @@ static int check_field(const struct proto_field *f, const cJSON *v, const char *
 			count++;
 			if (count > f->max)
 				return fail(errbuf, prefix, f->name, "too many elements");
-			if (f->kind == PK_ARR_STR) {
-				if (!cJSON_IsString(e) || strlen(e->valuestring) > 256)
-					return fail(errbuf, prefix, f->name,
-						    "elements must be strings of <= 256 bytes");
+			if (f->kind != PK_ARR_OBJ) {
+				size_t emax = f->kind == PK_ARR_TEXT ? 8192 : 256;
+
+				if (!cJSON_IsString(e) || strlen(e->valuestring) > emax)
+					return fail(
+						errbuf, prefix, f->name,
+						f->kind == PK_ARR_TEXT
+							? "elements must be strings of <= 8192 bytes"
+							: "elements must be strings of <= 256 bytes");
 			} else {
 				if (!cJSON_IsObject(e))
 					return fail(errbuf, prefix, f->name,

@@ -42,14 +42,15 @@ enum proto_type {
 };
 
 enum proto_kind {
-	PK_INT,	    /* integer within [min, max] */
-	PK_STR,	    /* string, length in [min, max] bytes */
-	PK_BOOL,    /* true / false */
-	PK_DIGEST,  /* "sha256:<64 hex>" */
-	PK_ENUM,    /* string among values[] */
-	PK_OBJ,	    /* object; checked against sub[] when given */
-	PK_ARR_STR, /* array of [min, max] strings, each at most 256 bytes */
-	PK_ARR_OBJ, /* array of [min, max] objects, each checked against sub[] */
+	PK_INT,	     /* integer within [min, max] */
+	PK_STR,	     /* string, length in [min, max] bytes */
+	PK_BOOL,     /* true / false */
+	PK_DIGEST,   /* "sha256:<64 hex>" */
+	PK_ENUM,     /* string among values[] */
+	PK_OBJ,	     /* object; checked against sub[] when given */
+	PK_ARR_STR,  /* array of [min, max] strings, each at most 256 bytes */
+	PK_ARR_OBJ,  /* array of [min, max] objects, each checked against sub[] */
+	PK_ARR_TEXT, /* array of [min, max] strings, each at most 8192 bytes (commands, env) */
 };
 
 struct proto_field {

@@ -85,12 +85,33 @@ static void expect_bad(int type, const char *body, const char *needle)
 	}
 }
 
+/* Offers carry what SUBMIT accepts: arguments up to 4096 bytes (8192 for the wire), not 256. */
+static void long_command_arguments(void)
+{
+	char *body = malloc(9000 + 200), err[PROTO_ERR_LEN] = "";
+	struct proto_msg m;
+	int n;
+
+	CHECK(body != NULL);
+	n = sprintf(body, "{\"task_id\":\"1\",\"image\":\"" DIGEST "\",\"cores\":1,\"mem_mb\":1,"
+			  "\"max_cpu_ns\":1,\"price\":0,\"cmd\":[\"sh\",\"");
+	memset(body + n, 'x', 8192);
+	strcpy(body + n + 8192, "\"]}");
+	CHECK(roundtrip(PROTO_TASK_OFFER, body, &m, err) == 0);
+	proto_msg_done(&m);
+	strcpy(body + n + 8192, "y\"]}"); /* 8193 bytes */
+	CHECK(roundtrip(PROTO_TASK_OFFER, body, &m, err) == -EINVAL);
+	CHECK(strstr(err, "cmd") && strstr(err, "8192"));
+	free(body);
+}
+
 static void bad_fields_refused(void)
 {
 	expect_bad(PROTO_HEARTBEAT, "{\"running\":[]}", "free_cores: missing");
 	expect_bad(PROTO_HEARTBEAT, "{\"free_cores\":\"2\",\"running\":[]}", "not an integer");
 	expect_bad(PROTO_HEARTBEAT, "{\"free_cores\":-1,\"running\":[]}", "out of range");
 	expect_bad(PROTO_HEARTBEAT, "{\"free_cores\":1,\"running\":[1]}", "elements");
+	long_command_arguments();
 	expect_bad(
 		PROTO_REGISTER,
 		"{\"cores\":8,\"mem_mb\":1,\"cores_offered\":4,\"ask_price\":1,\"location\":\"\","
