@@ -5,7 +5,7 @@
 # aicn-timeout: 150
 . "$(dirname "$0")/lib.sh"
 
-HB=4
+HB=15 # agents send a HEARTBEAT every 10 s
 net_init
 coord_start heartbeat_timeout=$HB
 agent_add x max_cores=1 max_memory=256M ask_price=1000
@@ -16,12 +16,14 @@ wait_registered x y
 ok "agents x and y (1 core each); heartbeat_timeout $HB s"
 
 make_image busybox
-id=$(submit --image "$T/busybox" --cores 1 --memory 16M --max-wall 120 --max-price 5000 -- \
-	/bin/sh -c 'sleep 10; echo "finished on $(hostname)"') || fail "submit"
+id=$(submit "$T/busybox" --cores 1 --memory 16M --max-wall 120 --max-price 5 -- \
+	/bin/sh -c 'sleep 20; echo "finished on $(hostname)"') || fail "submit"
 running_on() { [ "$(agent_metric "$1" 'aicn_agent_tasks\{state="running"\}')" = 1 ]; }
 wait_task "$id" RUNNING 30
-wait_for 10 running_on x || wait_for 2 running_on y || fail "neither agent reports the task running"
-if running_on x; then victim=x survivor=y; else victim=y survivor=x; fi
+victim=
+find_runner() { if running_on x; then victim=x; elif running_on y; then victim=y; else return 1; fi; }
+wait_for 10 find_runner || fail "neither agent reports the task running"
+survivor=$([ "$victim" = x ] && echo y || echo x)
 ok "task $id runs on $victim"
 
 step "kill -9 $victim"

@@ -13,7 +13,7 @@ wait_registered a
 make_image busybox
 
 step "one good task, for a real image digest and a baseline"
-good=$(submit --image "$T/busybox" --cores 1 --memory 16M --max-wall 30 --max-price 5000 -- /bin/echo ok) ||
+good=$(submit "$T/busybox" --cores 1 --memory 16M --max-wall 30 --max-price 5 -- /bin/echo ok) ||
 	fail "the good submission was refused"
 wait_task "$good" DONE 30
 image=$(coord_sql "SELECT image FROM tasks WHERE id = $good")
@@ -123,11 +123,11 @@ sed 's/^/    /' "$T/rawbytes.out"
 ok "float, duplicate key and out-of-range integer refused"
 
 step "through aicnctl: a clear message and exit status 4 (refused) or 2 (usage)"
-ctl submit --image "$T/busybox" --cores 64 --memory 16M --max-wall 30 --max-price 5000 -- /bin/true >"$T/c1.out" 2>&1
+ctl submit "$T/busybox" --cores 64 --memory 16M --max-wall 30 --max-price 5 -- /bin/true >"$T/c1.out" 2>&1
 rc1=$?
-ctl submit --image "$T/busybox" --cores -3 --memory 16M --max-wall 30 --max-price 5000 -- /bin/true >"$T/c2.out" 2>&1
+ctl submit "$T/busybox" --cores -3 --memory 16M --max-wall 30 --max-price 5 -- /bin/true >"$T/c2.out" 2>&1
 rc2=$?
-ctl submit --image "$T/busybox" --cores 1 --memory 16M --max-wall 30 --max-price 5000 >"$T/c3.out" 2>&1
+ctl submit "$T/busybox" --cores 1 --memory 16M --max-wall 30 --max-price 5 >"$T/c3.out" 2>&1
 rc3=$?
 echo "    cores 64: exit $rc1: $(head -n1 "$T/c1.out")"
 echo "    cores -3: exit $rc2: $(head -n1 "$T/c2.out")"

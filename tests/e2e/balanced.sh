@@ -18,7 +18,7 @@ make_image busybox
 step "submit $N one-core tasks of 1.5 s (policy balanced)"
 ids=()
 for i in $(seq "$N"); do
-	id=$(submit --image "$T/busybox" --cores 1 --memory 16M --max-wall 60 --max-price 5000 --policy balanced \
+	id=$(submit "$T/busybox" --cores 1 --memory 16M --max-wall 60 --max-price 5 --policy balanced \
 		-- /bin/sh -c "sleep 1.5; echo task-$i") || fail "submit $i"
 	ids+=("$id")
 done

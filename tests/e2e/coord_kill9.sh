@@ -7,19 +7,19 @@
 
 N=12
 net_init
-coord_start heartbeat_timeout=15
+coord_start
 agent_add p max_cores=1 max_memory=256M ask_price=1000
 agent_add q max_cores=2 max_memory=512M ask_price=1000
 agent_start p
 agent_start q
 wait_registered p q
-ok "agents p (1 core) and q (2 cores); heartbeat_timeout 15 s"
+ok "agents p (1 core) and q (2 cores)"
 
 make_image busybox
 step "submit $N tasks of 2 s"
 ids=()
 for i in $(seq "$N"); do
-	ids+=("$(submit --image "$T/busybox" --cores 1 --memory 16M --max-wall 120 --max-price 5000 \
+	ids+=("$(submit "$T/busybox" --cores 1 --memory 16M --max-wall 120 --max-price 5 \
 		-- /bin/sh -c "sleep 2; echo result-$i")") || fail "submit $i"
 done
 ok "tasks ${ids[*]}"
@@ -43,9 +43,8 @@ for i in $(seq "$N"); do
 	id=${ids[$((i - 1))]}
 	n=$(cat "$T"/agents/*/meter.log | grep -c "\"task\":\"$id\".*\"type\":\"final\"")
 	[ "$n" = 1 ] || fail "task $id has $n final records over all agents (ran on: $(ran_on "$id" | tr '\n' ' '))"
-	rm -f "$T/r.tar"
-	ctl result "$id" -o "$T/r.tar" >/dev/null 2>&1 || fail "aicnctl result $id"
-	[ "$(tar -xOf "$T/r.tar" stdout)" = "result-$i" ] || fail "task $id printed '$(tar -xOf "$T/r.tar" stdout)'"
+	ctl result "$id" -o "$T/result-$id" -q >/dev/null 2>&1 || fail "aicnctl result $id"
+	[ "$(cat "$T/result-$id/stdout")" = "result-$i" ] || fail "task $id printed '$(cat "$T/result-$id/stdout")'"
 done
 ok "all $N DONE, one final record each, each printed its own result"
 listed=$(ctl tasks --json --limit 1000 | pj "sorted(int(t['task_id']) for t in d['tasks'])")

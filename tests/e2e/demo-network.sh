@@ -48,13 +48,13 @@ ctl image build-from-rootfs "$rootfs" -o "$T/busybox.oci.tar" 2>&1 | indent
 echo "  $(du -h "$T/busybox.oci.tar" | cut -f1) OCI archive, sha256 $(sha256sum "$T/busybox.oci.tar" | cut -c1-16)…"
 
 say "tasks: one on a chosen provider, three balanced, one replicated on both"
-MAXP=$((5 * AICN))
-common=(--image "$T/busybox.oci.tar" --memory 32M --max-wall 60 --max-cpu 30 --max-price "$MAXP")
+MAXP=5
+common=("$T/busybox.oci.tar" --memory 32M --max-wall 60 --max-cpu-hours 0.01 --max-price "$MAXP")
 burn='end=$(($(date +%s) + 1)); n=0; while [ "$(date +%s)" -lt "$end" ]; do n=$((n + 1)); done'
 sub() { # sub LABEL OPTIONS... -- CMD...
 	local label=$1 out id
 	shift
-	out=$(ctl submit --json "$@") || fail "aicnctl submit ($label): $out"
+	out=$(ctl submit "$1" --json "${@:2}") || fail "aicnctl submit ($label): $out"
 	id=$(echo "$out" | pj "d['task_id']")
 	printf '  task %-3s %-34s escrow %s\n' "$id" "$label" "$(aicn "$(echo "$out" | pj "d.get('escrow', 0)")")"
 	ids+=("$id")
@@ -75,9 +75,7 @@ echo "  all ${#ids[@]} tasks DONE"
 
 say "results (aicnctl result: downloaded, digest checked)"
 for id in "${ids[@]}"; do
-	rm -rf "$T/res-$id" && mkdir -p "$T/res-$id"
-	ctl result "$id" -o "$T/res-$id/result.tar" >/dev/null 2>&1 || fail "aicnctl result $id"
-	tar -xf "$T/res-$id/result.tar" -C "$T/res-$id" || fail "result $id is not a tar archive"
+	ctl result "$id" -o "$T/res-$id" -q >/dev/null 2>&1 || fail "aicnctl result $id"
 	printf '  task %-3s on %-11s exit %s: %s\n' "$id" "$(ran_on "$id" | tr '\n' '+' | sed 's/+$//')" \
 		"$(tr -d '\n' <"$T/res-$id/exit_code")" "$(head -n1 "$T/res-$id/stdout")"
 done

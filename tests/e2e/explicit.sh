@@ -15,15 +15,15 @@ chosen_id=$(agent_node chosen)
 ok "cheap (2 cores, 500/CPU-h) and chosen (1 core, 3000/CPU-h, node ${chosen_id:0:12}…)"
 
 make_image busybox
-common=(--image "$T/busybox" --cores 1 --memory 16M --max-wall 60 --max-price 5000)
+common=("$T/busybox" --cores 1 --memory 16M --max-wall 60 --max-price 5)
 step "three tasks that name the chosen provider, submitted at once"
 ids=()
 for i in 1 2 3; do
-	ids+=("$(submit "${common[@]}" --provider "$chosen_id" -- /bin/sh -c "sleep 2; echo explicit-$i")") ||
+	ids+=("$(submit "${common[@]}" --provider "$chosen_id" -- /bin/sh -c "sleep 5; echo explicit-$i")") ||
 		fail "submit $i"
 done
 wait_task "${ids[0]}" RUNNING 20
-sleep 1
+sleep 0.5
 queued=0
 for id in "${ids[@]}"; do [ "$(task_state "$id")" = QUEUED ] && queued=$((queued + 1)); done
 [ "$queued" = 2 ] || fail "$queued of 3 queued while chosen (1 core) runs one and cheap is idle"

@@ -112,21 +112,24 @@ net_init() {
 # --- the coordinator ---
 # coord_config [KEY=VALUE...]: write its config (listen on any free loopback port, told by port_file)
 coord_config() {
-	local kv
+	local kv k
+	local -A v=(
+		[listen]=127.0.0.1:0 [port_file]=$T/coord/port [cert]=$T/coord.pem [key]=$T/coord.key
+		[ca]=$CA/ca.pem [crl]=$CA/crl.pem [state_dir]=$T/coord/state [network]=$E2E_TAG
+		[heartbeat_timeout]=25 # agents send a HEARTBEAT every 10 s
+		[tick_ms]=200
+	)
+	local -a order=(listen port_file cert key ca crl state_dir network heartbeat_timeout tick_ms)
+	# E2E_COORD_EXTRA="log_level=debug ...": more keys when debugging a test
+	for kv in "$@" ${E2E_COORD_EXTRA:-}; do
+		k=${kv%%=*}
+		[ -n "${v[$k]+set}" ] || order+=("$k")
+		v[$k]=${kv#*=}
+	done
 	{
 		echo "# written by tests/e2e/lib.sh"
 		echo "[coordinator]"
-		echo "listen = 127.0.0.1:0"
-		echo "port_file = $T/coord/port"
-		echo "cert = $T/coord.pem"
-		echo "key = $T/coord.key"
-		echo "ca = $CA/ca.pem"
-		echo "crl = $CA/crl.pem"
-		echo "state_dir = $T/coord/state"
-		echo "network = $E2E_TAG"
-		echo "heartbeat_timeout = 5"
-		echo "tick_ms = 200"
-		for kv in "$@"; do echo "${kv%%=*} = ${kv#*=}"; done
+		for k in "${order[@]}"; do echo "$k = ${v[$k]}"; done
 	} >"$COORD_CONF"
 	mkdir -p "$T/coord/state"
 }
@@ -227,6 +230,11 @@ agent_add() {
 }
 agent_pin_dir() { echo "/sys/fs/bpf/$E2E_TAG-$1"; }
 agent_node() { node_id_of "$T/$1.key"; }
+# agent_pub NAME: the path of its node's public key (PEM), for aicnctl audit and openssl
+agent_pub() {
+	[ -s "$T/$1.pub" ] || openssl pkey -in "$T/$1.key" -pubout -out "$T/$1.pub"
+	echo "$T/$1.pub"
+}
 # agent_start NAME: runs inside its own cgroups, with its own meter pin directory
 agent_start() {
 	local name=$1
@@ -293,8 +301,8 @@ for l in sys.stdin:
 sys.exit(1)'; }
 # task_status ID: STATUS of the task (its state and replicas), as JSON
 task_status() { reply STATUS "{\"task_id\":\"$1\"}"; }
-task_state() { task_status "$1" | pj "d['state']"; }
-task_is() { [ "$(task_state "$1")" = "$2" ]; }
+task_state() { task_status "$1" | pj "d['state'].upper()"; }
+task_is() { [ "$(task_state "$1")" = "${2^^}" ]; }
 # ran_on ID: the agents whose signed meter log holds a final record of the task
 ran_on() {
 	local n
@@ -357,7 +365,7 @@ trap 'echo "interrupted"; exit 1' INT TERM
 # submit OPTIONS... -- CMD...: submit as the renter; prints the task id
 submit() {
 	local out
-	out=$(ctl submit --json "$@") || {
+	out=$(ctl submit "$1" --json "${@:2}") || {
 		echo "aicnctl submit $*: exit $?: $out" >&2
 		return 1
 	}

@@ -32,15 +32,15 @@ b0=$(balance)
 ok "renter balance 100 AICN"
 
 make_image busybox
-step "a task burning ~2 CPU-seconds, max 60 CPU-seconds at 5 AICN/CPU-h, on provider a"
-MAXP=$((5 * AICN))
-ctl submit --json --image "$T/busybox" --cores 1 --memory 16M --max-wall 60 --max-cpu 60 --max-price "$MAXP" \
+step "a task burning ~2 CPU-seconds, max 0.02 CPU-hours (72 s) at 5 AICN/CPU-h, on provider a"
+MAXP=5 # AICN per CPU-hour
+ctl submit "$T/busybox" --json --cores 1 --memory 16M --max-wall 60 --max-cpu-hours 0.02 --max-price "$MAXP" \
 	--provider "$(agent_node a)" -- /bin/sh -c 'end=$(($(date +%s) + 2)); while [ "$(date +%s)" -lt "$end" ]; do :; done; echo burned' \
 	>"$T/sub1.json" || fail "submit: $(cat "$T/sub1.json")"
 id=$(pj "d['task_id']" <"$T/sub1.json")
 escrow=$(pj "d['escrow']" <"$T/sub1.json")
-want_escrow=$(python3 -c "print(-(-60 * 10**9 * $MAXP // (3600 * 10**9)))")
-[ "$escrow" = "$want_escrow" ] || fail "escrow $escrow, expected ceil(60 CPU-s x 5 AICN / 1 h) = $want_escrow"
+want_escrow=$(python3 -c "print(-(-72 * 10**9 * $MAXP * 10**9 // (3600 * 10**9)))")
+[ "$escrow" = "$want_escrow" ] || fail "escrow $escrow, expected ceil(0.02 CPU-h x 5 AICN) = $want_escrow"
 [ "$(balance)" = $((b0 - escrow)) ] || fail "balance $(balance) after escrow $escrow"
 ok "task $id: escrow $escrow base units held; balance $(balance)"
 wait_task "$id" DONE 60
@@ -62,8 +62,8 @@ cpu=$(echo "$rec" | pj "d['cpu_ns']")
 rechash=$(printf '%s' "$rec" | sha256sum | cut -d' ' -f1)
 [ "$(echo "$settle" | pj "d['usage']['record']")" = "$rechash" ] || fail "the settle entry names record $(echo "$settle" | pj "d['usage']['record']"), the signed line hashes to $rechash"
 price=$(echo "$settle" | pj "d['data']['price']")
-[ "$price" -le "$MAXP" ] && [ "$price" -ge $((AICN)) ] || fail "agreed price $price"
-charge=$(python3 -c "print(min($cpu, 60 * 10**9) * $price // (3600 * 10**9))")
+[ "$price" -le $((MAXP * AICN)) ] && [ "$price" -ge $((AICN)) ] || fail "agreed price $price"
+charge=$(python3 -c "print(min($cpu, 72 * 10**9) * $price // (3600 * 10**9))")
 fee=$((charge * 500 / 10000))
 posted=$(echo "$settle" | pj "-sum(p['d'] for p in d['postings'] if p['a'] == 'escrow:$id')")
 [ "$posted" = "$charge" ] || fail "escrow:$id paid $posted, floor($cpu CPU-ns x $price / 1 h) = $charge"
@@ -75,7 +75,7 @@ pa=$(balance a)
 ok "provider a paid $pa (charge - 5% fee)"
 
 step "a task cancelled while running: only validated usage is charged, the rest refunded"
-id2=$(submit --image "$T/busybox" --cores 1 --memory 16M --max-wall 60 --max-price "$MAXP" -- /bin/sh -c 'sleep 30') || fail "submit 2"
+id2=$(submit "$T/busybox" --cores 1 --memory 16M --max-wall 60 --max-price "$MAXP" -- /bin/sh -c 'sleep 30') || fail "submit 2"
 wait_task "$id2" RUNNING 30
 bal_run=$(balance)
 ctl cancel "$id2" >"$T/cancel.out" 2>&1 || fail "cancel: $(cat "$T/cancel.out")"
@@ -110,7 +110,8 @@ step "the audit passes: the ledger replayed offline, every charge bound to a sig
 "$AICN_BIN/aicnctl" ledger verify --signed-records "$(coord_db)" >"$T/lv.out" 2>&1 || fail "aicnctl ledger verify: $(cat "$T/lv.out")"
 ok "$(head -n1 "$T/lv.out" | cut -c1-150)"
 for n in a b; do
-	"$AICN_BIN/aicnctl" audit verify "$T/agents/$n/meter.log" --key <(openssl pkey -in "$T/$n.key" -pubout) >"$T/av.out" 2>&1 ||
+	agent_stop "$n" # a stopping agent seals its meter log with a checkpoint
+	"$AICN_BIN/aicnctl" audit verify "$T/agents/$n/meter.log" --key "$(agent_pub "$n")" >"$T/av.out" 2>&1 ||
 		fail "aicnctl audit verify ($n): $(cat "$T/av.out")"
 	ok "$n: $(head -n1 "$T/av.out" | cut -c1-140)"
 done
