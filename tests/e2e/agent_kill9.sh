@@ -47,7 +47,7 @@ ok "DONE on $survivor (attempts $attempts), result $digest"
 step "$victim comes back: its stale copy is discarded, the task stays done once"
 agent_start "$victim"
 wait_registered "$victim"
-wait_for 20 test -z "$(ls -A "$T/agents/$victim/tasks" 2>/dev/null)" ||
+wait_for 20 eval '[ -z "$(ls -A "$T/agents/$victim/tasks" 2>/dev/null)" ]' ||
 	fail "$victim still holds $(ls "$T/agents/$victim/tasks")"
 [ "$(task_state "$id")" = DONE ] || fail "task is $(task_state "$id") after $victim returned"
 [ "$(task_status "$id" | pj "d['result']")" = "$digest" ] || fail "the result changed after $victim returned"

@@ -16,15 +16,19 @@ wait_registered p q
 ok "agents p (1 core) and q (2 cores)"
 
 make_image busybox
-step "submit $N tasks of 2 s"
+step "submit $N tasks of 4 s"
 ids=()
 for i in $(seq "$N"); do
 	ids+=("$(submit "$T/busybox" --cores 1 --memory 16M --max-wall 120 --max-price 5 \
-		-- /bin/sh -c "sleep 2; echo result-$i")") || fail "submit $i"
+		-- /bin/sh -c "sleep 4; echo result-$i")") || fail "submit $i"
 done
 ok "tasks ${ids[*]}"
-wait_task "${ids[0]}" RUNNING 30
-sleep 2.5
+sleep 1
+ctl tasks --json --limit 100 >"$T/before.json" || fail "aicnctl tasks --json"
+counts=$(pj "' '.join('%s=%d' % (s, sum(1 for t in d['tasks'] if t['state'].upper() == s)) for s in ('DONE', 'RUNNING', 'QUEUED'))" <"$T/before.json")
+echo "    before the kill: $counts"
+case $counts in *RUNNING=0*) fail "nothing running at the kill: $counts" ;; esac
+case $counts in *QUEUED=0*) fail "nothing queued at the kill: $counts" ;; esac
 
 step "kill -9 the coordinator while tasks run and wait"
 finals_before=$(cat "$T"/agents/*/meter.log 2>/dev/null | grep -c '"type":"final"')

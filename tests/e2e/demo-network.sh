@@ -20,10 +20,8 @@ cat >"$T/params.conf" <<EOF
 # genesis parameters of the demo network: a short epoch so one closes during the demo
 epoch_ns = $((EPOCH_S * 1000000000))
 EOF
-coord_config "params = $T/params.conf"
-"$AICN_BIN/aicn-coordinator" mint --config "$COORD_CONF" renter $((100 * AICN)) 2>&1 | indent
-[ "${PIPESTATUS[0]}" = 0 ] || fail "aicn-coordinator mint"
-coord_start
+RENTER_FUNDS=100 coord_start "params = $T/params.conf"
+indent <"$T/mint.log"
 echo "  aicn-coordinator listening on 127.0.0.1:$COORD_PORT, state in $T/coord/state/coordinator.db"
 
 say "providers: two agents with different capacities and prices"
@@ -41,7 +39,7 @@ say "the renter's image: Debian's busybox-static, packed with aicnctl image buil
 rootfs=$T/rootfs
 mkdir -p "$rootfs/bin" "$rootfs/etc" "$rootfs/tmp" "$rootfs/work"
 cp /bin/busybox "$rootfs/bin/busybox"
-for a in sh echo sleep seq sha256sum date cat uname hostname head expr wc; do ln -s busybox "$rootfs/bin/$a"; done
+for a in sh echo sleep seq sha256sum date cat uname hostname head cut awk wc; do ln -s busybox "$rootfs/bin/$a"; done
 echo 'root:x:0:0:root:/:/bin/sh' >"$rootfs/etc/passwd"
 ctl image build-from-rootfs "$rootfs" -o "$T/busybox.oci.tar" 2>&1 | indent
 [ -s "$T/busybox.oci.tar" ] || fail "aicnctl image build-from-rootfs wrote no image"
@@ -54,22 +52,23 @@ burn='end=$(($(date +%s) + 1)); n=0; while [ "$(date +%s)" -lt "$end" ]; do n=$(
 sub() { # sub LABEL OPTIONS... -- CMD...
 	local label=$1 out id
 	shift
-	out=$(ctl submit "$1" --json "${@:2}") || fail "aicnctl submit ($label): $out"
+	out=$(ctl submit "$1" --json "${@:2}" 2>>"$T/submit.log") || fail "aicnctl submit ($label): $out $(tail -n 2 "$T/submit.log")"
 	id=$(echo "$out" | pj "d['task_id']")
 	printf '  task %-3s %-34s escrow %s\n' "$id" "$label" "$(aicn "$(echo "$out" | pj "d.get('escrow', 0)")")"
 	ids+=("$id")
 }
 ids=()
 sub "on alpha (chosen by the renter)" "${common[@]}" --cores 1 --provider "$(agent_node alpha)" -- \
-	/bin/sh -c "$burn; echo \"primes below 2000: \$(seq 2 1999 | while read -r p; do i=2; while [ \$((i * i)) -le \$p ] && [ \$((p % i)) -ne 0 ]; do i=\$((i + 1)); done; [ \$((i * i)) -gt \$p ] && echo \$p; done | wc -l)\""
+	/bin/sh -c "$burn; echo \"sum of 1..100000 = \$(seq 1 100000 | awk '{ s += \$1 } END { print s }')\""
 for i in 1 2 3; do
-	sub "balanced #$i" "${common[@]}" --cores 1 -- /bin/sh -c "$burn; echo \"balanced task $i ran on \$(hostname), \$n loops in 1 s\""
+	sub "balanced #$i" "${common[@]}" --cores 1 -- /bin/sh -c "$burn; echo \"balanced task $i: \$n loops in 1 s\""
 done
 sub "replicated on 2 providers" "${common[@]}" --cores 1 --replicas 2 -- \
 	/bin/sh -c "$burn; echo \"sha256 of 1..5000: \$(seq 1 5000 | sha256sum | cut -c1-16)\""
 
-say "watching task ${ids[0]} (aicnctl watch)"
-AICNCTL_CONFIG=$T/renter.conf timeout 60 "$AICN_BIN/aicnctl" watch "${ids[0]}" 2>&1 | tail -n 6 | indent
+last=${ids[$((${#ids[@]} - 1))]}
+say "watching task $last (aicnctl watch)"
+AICNCTL_CONFIG=$T/renter.conf timeout 60 "$AICN_BIN/aicnctl" watch "$last" 2>&1 | tail -n 8 | indent
 for id in "${ids[@]}"; do wait_task "$id" DONE 60; done
 echo "  all ${#ids[@]} tasks DONE"
 
@@ -87,11 +86,18 @@ for n in alpha beta; do
 		echo "$rec" | sed 's/,"sig":"[^"]*"//' | tr -d '\n' >"$T/rec.bin"
 		echo "$rec" | sed 's/.*,"sig":"\([^"]*\)".*/\1/' | base64 -d >"$T/rec.sig"
 		v=$(openssl pkeyutl -verify -rawin -pubin -inkey "$T/$n.pub" -in "$T/rec.bin" -sigfile "$T/rec.sig" 2>&1 | head -n1)
-		echo "$rec" | python3 -c 'import json, sys
-r = json.load(sys.stdin)
-print(f"  {sys.argv[1]:5} seq {r[\"seq\"]:>3} task {r[\"task\"]:>3} replica {r[\"replica\"]}: cpu {r[\"cpu_ns\"] / 1e9:.3f} s (kernel {r[\"cpu_kernel_ns\"] / 1e9:.3f} s) in {r[\"wall_ns\"] / 1e9:.2f} s wall, {r[\"exit_kind\"]} {r[\"exit_status\"]}: {sys.argv[2]}")' "$n" "$v"
+		printf '%s\t%s\t%s\n' "$n" "$v" "$rec"
 	done
-done
+done >"$T/records.tsv"
+python3 - "$T/records.tsv" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    node, verdict, rec = line.rstrip("\n").split("\t", 2)
+    r = json.loads(rec)
+    print("  %-5s seq %3d task %3s replica %d: cpu %.3f s (kernel %.3f s) in %.2f s wall, %s %d: %s" % (
+        node, r["seq"], r["task"], r["replica"], r["cpu_ns"] / 1e9, r["cpu_kernel_ns"] / 1e9,
+        r["wall_ns"] / 1e9, r["exit_kind"], r["exit_status"], verdict))
+PY
 
 say "the epoch closes (every ${EPOCH_S} s): rewards to the providers"
 wait_for $((EPOCH_S + 20)) grep -q '"kind":"reward"' <("$AICN_BIN/aicnctl" ledger show "$(coord_db)" 2>/dev/null) ||

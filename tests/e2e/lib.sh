@@ -41,6 +41,7 @@ declare -A ACONF=() # agent name -> config file
 declare -A AMET=()  # agent name -> metrics port
 declare -A ACG=()   # agent name -> its cgroup dirs (space separated)
 AGENTS=()
+BG_PIDS=() # helpers a script runs in the background (samplers): killed first at teardown
 T0=$(date +%s%N)
 
 # --- output ---
@@ -133,9 +134,22 @@ coord_config() {
 	} >"$COORD_CONF"
 	mkdir -p "$T/coord/state"
 }
-# coord_start [KEY=VALUE...]: start it (a restart keeps its state and its port); waits until it listens
+# coord_mint ACCOUNT AICN: the operator's faucet (offline: the coordinator must not be running)
+coord_mint() {
+	"$AICN_BIN/aicn-coordinator" mint --db "$(coord_db)" --account "$1" --amount "$2" >>"$T/mint.log" 2>&1
+}
+coord_has_mint() { "$AICN_BIN/aicn-coordinator" mint --help 2>&1 | grep -q -- '--account'; }
+# coord_start [KEY=VALUE...]: start it (a restart keeps its state and its port); waits until it
+# listens.  Before the first start the renter gets RENTER_FUNDS AICN (default 1000000) for escrows.
 coord_start() {
-	[ -f "$COORD_CONF" ] || coord_config "$@"
+	if [ ! -f "$COORD_CONF" ]; then
+		coord_config "$@"
+		# A script that sets RENTER_FUNDS needs the faucet; the others use it when it exists.
+		if [ -n "${RENTER_FUNDS:-}" ] || coord_has_mint; then
+			coord_mint renter "${RENTER_FUNDS:-1000000}" ||
+				fail "aicn-coordinator mint: $(tail -n 3 "$T/mint.log")"
+		fi
+	fi
 	rm -f "$T/coord/port"
 	"$AICN_BIN/aicn-coordinator" --config "$COORD_CONF" >>"$T/coordinator.log" 2>&1 &
 	COORD_PID=$!
@@ -323,6 +337,7 @@ make_image() {
 net_teardown() {
 	local n p d
 	trap - EXIT INT TERM
+	for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null; done
 	for n in "${AGENTS[@]}"; do
 		p=${APID[$n]:-}
 		[ -n "$p" ] && kill -TERM "$p" 2>/dev/null

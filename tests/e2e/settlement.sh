@@ -12,13 +12,9 @@ cat >"$T/params.conf" <<EOF
 # genesis parameters for the test: a short epoch
 epoch_ns = $((EPOCH_S * 1000000000))
 EOF
-coord_config "params = $T/params.conf"
-
-step "mint 100 AICN to the renter (offline, before the coordinator starts)"
-"$AICN_BIN/aicn-coordinator" mint --config "$COORD_CONF" renter $((100 * AICN)) >"$T/mint.out" 2>&1 ||
-	fail "aicn-coordinator mint: $(cat "$T/mint.out")"
-ok "$(head -n1 "$T/mint.out")"
-coord_start
+step "mint 100 AICN to the renter (aicn-coordinator mint, offline, before the coordinator starts)"
+RENTER_FUNDS=100 coord_start "params = $T/params.conf"
+ok "$(head -n1 "$T/mint.log")"
 agent_add a max_cores=1 max_memory=256M ask_price=$((2 * AICN))
 agent_add b max_cores=2 max_memory=256M ask_price=$((3 * AICN)) renewable_fraction=0.5
 agent_start a
@@ -68,7 +64,7 @@ fee=$((charge * 500 / 10000))
 posted=$(echo "$settle" | pj "-sum(p['d'] for p in d['postings'] if p['a'] == 'escrow:$id')")
 [ "$posted" = "$charge" ] || fail "escrow:$id paid $posted, floor($cpu CPU-ns x $price / 1 h) = $charge"
 ok "record ${rechash:0:16}…: $cpu CPU-ns at $price/CPU-h -> charge $charge, fee $fee"
-wait_for 10 test "$(balance)" = $((b0 - charge)) || fail "renter balance $(balance), expected $((b0 - charge)) (refund of $((escrow - charge)))"
+wait_for 10 eval '[ "$(balance)" = $((b0 - charge)) ]' || fail "renter balance $(balance), expected $((b0 - charge)) (refund of $((escrow - charge)))"
 ok "refund $((escrow - charge)): renter balance $(balance) = 100 AICN - charge"
 pa=$(balance a)
 [ "$pa" = $((charge - fee)) ] || fail "provider a has $pa, expected charge - 5% fee = $((charge - fee))"
@@ -80,7 +76,8 @@ wait_task "$id2" RUNNING 30
 bal_run=$(balance)
 ctl cancel "$id2" >"$T/cancel.out" 2>&1 || fail "cancel: $(cat "$T/cancel.out")"
 wait_task "$id2" CANCELLED 15
-wait_for 10 test "$(ctl balance --json | pj "d.get('escrow', d.get('escrowed'))")" = 0 ||
+escrow_now() { ctl balance --json | pj "d.get('escrow', d.get('escrowed'))"; }
+wait_for 10 eval '[ "$(escrow_now)" = 0 ]' ||
 	fail "escrow left after cancel: $(ctl balance --json)"
 ok "cancelled; escrow back to 0; balance $(balance) (was $bal_run while it ran)"
 

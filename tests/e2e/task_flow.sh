@@ -67,7 +67,7 @@ wall=$(echo "$rec" | pj "d['wall_ns']")
 diff=$((cpu - kcpu)); diff=${diff#-}
 [ "$diff" -le $((kcpu / 100 + 10000000)) ] || fail "meter $cpu ns vs kernel $kcpu ns"
 ok "ran on $where: ${cpu} CPU-ns by the eBPF meter (kernel $kcpu ns), result digest signed"
-wait_for 10 test "$(coord_sql "SELECT count(*) FROM usage_records WHERE task_id = $id")" -ge 1 ||
+wait_for 10 eval '[ "$(coord_sql "SELECT count(*) FROM usage_records WHERE task_id = $id")" -ge 1 ]' ||
 	fail "the coordinator stored no usage record of task $id"
 stored_cpu=$(coord_sql "SELECT max(cpu_ns) FROM usage_records WHERE task_id = $id")
 [ "$stored_cpu" = "$cpu" ] || fail "coordinator stored cpu_ns $stored_cpu, the agent signed $cpu"
