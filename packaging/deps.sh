@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # deps.sh -- install the Debian packages listed in deps.txt that are missing; quiet when none are.
 set -euo pipefail
+# Not a Debian system (e.g. rpmbuild of packaging/rpm/aicn.spec): BuildRequires brought the libraries.
+command -v dpkg-query >/dev/null || exit 0
 list=${1:-$(dirname "$0")/deps.txt}
 mapfile -t pkgs < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' "$list" | grep -v '^$')
 declare -A have=()
