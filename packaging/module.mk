@@ -38,6 +38,7 @@ install-agent install-coordinator install-cli: install-%: programs man
 
 # make deb / make rpm build from a copy of the source tree (tracked and untracked files,
 # no build directories), so they work from a dirty worktree and never write into it.
+# The copy builds with the release flags: this make's variables (SAN=1, B=...) stay here.
 # PKG_PREBUILT=1 packages the programs already built in $(B) instead of building them
 # again in the copy (the fast path tests/pkg/packages.sh uses).
 PKG_DIR := $(B)/pkg
@@ -58,8 +59,8 @@ deb: $(if $(PKG_PREBUILT),programs man)
 	 $(pkg_files) | tar -c -T - -f - | tar -x -C $(PKG_SRC) -f - && \
 	 rm -rf $(PKG_SRC)/debian && cp -a packaging/debian $(PKG_SRC)/debian && \
 	 rm -f $(PKG_DIR)/*.deb $(PKG_DIR)/*.ddeb $(PKG_DIR)/*.changes $(PKG_DIR)/*.buildinfo
-	$(Q)cd $(PKG_SRC) && $(if $(PKG_PREBUILT),AICN_PREBUILT=$(abspath $(B))) \
-	 dpkg-buildpackage -us -uc -b $(if $(filter 1,$(V)),,>$(abspath $(PKG_DIR))/build.log 2>&1) || \
+	$(Q)cd $(PKG_SRC) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+	 $(if $(PKG_PREBUILT),AICN_PREBUILT=$(abspath $(B))) dpkg-buildpackage -us -uc -b $(if $(filter 1,$(V)),,>$(abspath $(PKG_DIR))/build.log 2>&1) || \
 	 { echo "dpkg-buildpackage failed; log: $(PKG_DIR)/build.log" >&2; tail -n 30 $(abspath $(PKG_DIR))/build.log >&2; exit 1; }
 	$(Q)mv $(PKG_DIR)/src/*.deb $(PKG_DIR)/src/*.changes $(PKG_DIR)/src/*.buildinfo $(PKG_DIR)/ && \
 	 { mv $(PKG_DIR)/src/*.ddeb $(PKG_DIR)/ 2>/dev/null || true; } && rm -rf $(PKG_DIR)/src && \
@@ -71,7 +72,7 @@ rpm: $(if $(PKG_PREBUILT),programs man)
 	$(Q)rm -rf $(RPM_TOP) && mkdir -p $(RPM_TOP)/SOURCES $(RPM_TOP)/SPECS && \
 	 $(pkg_files) | tar -c --transform 's,^,aicn-$(VERSION)/,' -T - -zf $(RPM_TOP)/SOURCES/aicn-$(VERSION).tar.gz && \
 	 cp packaging/rpm/aicn.spec $(RPM_TOP)/SPECS/
-	$(Q)rpmbuild -bb --nodeps --define '_topdir $(RPM_TOP)' \
+	$(Q)env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL rpmbuild -bb --nodeps --define '_topdir $(RPM_TOP)' \
 	 $(if $(PKG_PREBUILT),--define 'aicn_prebuilt $(abspath $(B))') \
 	 $(RPM_TOP)/SPECS/aicn.spec $(if $(filter 1,$(V)),,>$(RPM_TOP)/build.log 2>&1) || \
 	 { echo "rpmbuild failed; log: $(RPM_TOP)/build.log" >&2; tail -n 30 $(RPM_TOP)/build.log >&2; exit 1; }
