@@ -14,12 +14,18 @@ PKG_MANS := $(foreach p,$(PKG_PROGS),$(B)/man/$(p).$(call pkg_man_section,$(p)))
 # programs without a --version flag get the release number from include/aicn/version.h
 PKG_NO_VERSION_FLAG := aicn-meter aicn-sandbox aicn-supervise
 
+# A --help laid out like a man page (NAME, SYNOPSIS, OPTIONS ... headings) goes through
+# manstyle-help.awk first, and its NAME line becomes the page's name.
 define pkg_man_rule
-$(B)/man/$(1).$(call pkg_man_section,$(1)): $(B)/bin/$(1) packaging/man/$(1).h2m include/aicn/version.h
-	$$(call msg,MAN,$$@)mkdir -p $$(@D) && help2man --no-info --no-discard-stderr \
-		--section=$(call pkg_man_section,$(1)) --include=packaging/man/$(1).h2m \
+$(B)/man/$(1).$(call pkg_man_section,$(1)): $(B)/bin/$(1) packaging/man/$(1).h2m packaging/man/manstyle-help.awk include/aicn/version.h
+	$$(call msg,MAN,$$@)mkdir -p $$(@D)/help && \
+	printf '#!/bin/sh\n"%s" "$$$$@" 2>&1 | awk -f "%s"\n' $$(abspath $$<) $$(abspath packaging/man/manstyle-help.awk) \
+		>$$(@D)/help/$(1) && chmod +x $$(@D)/help/$(1) && \
+	name=$$$$($$< --help 2>&1 | awk 'f { sub(/^ *[^ ]+ +- +/, ""); print; exit } /^NAME$$$$/ { f = 1 }') && \
+	help2man --no-info --no-discard-stderr --section=$(call pkg_man_section,$(1)) \
+		--include=packaging/man/$(1).h2m $$$${name:+--name="$$$$name"} \
 		$(if $(filter $(1),$(PKG_NO_VERSION_FLAG)),--version-string='$(1) $(VERSION)') \
-		--output=$$@.tmp $$< && mv $$@.tmp $$@
+		--output=$$@.tmp $$(@D)/help/$(1) && mv $$@.tmp $$@
 endef
 $(foreach p,$(PKG_PROGS),$(eval $(call pkg_man_rule,$(p))))
 
