@@ -184,7 +184,7 @@ grep -q '/etc/aicn/agent.conf' <<<"$(dpkg-query -W -f='${Conffiles}\n' aicn-agen
 getent passwd aicn-coordinator >/dev/null || fail "no aicn-coordinator user"
 uid=$(id -u aicn-coordinator)
 [ "$uid" -lt 1000 ] || fail "aicn-coordinator is not a system user (uid $uid)"
-[ "$(stat -c '%U %a' /var/lib/aicn-coordinator)" = "aicn-coordinator 750" ] ||
+[ "$(stat -c '%U %a' /var/lib/aicn-coordinator)" = "aicn-coordinator 700" ] ||
 	fail "/var/lib/aicn-coordinator: $(stat -c '%U %a' /var/lib/aicn-coordinator)"
 [ "$(stat -c '%U %a' /var/lib/aicn)" = "root 700" ] || fail "/var/lib/aicn: $(stat -c '%U %a' /var/lib/aicn)"
 
@@ -220,6 +220,28 @@ if [ -x /usr/sbin/aicn-coordinator ]; then
 	out=$(/usr/sbin/aicn-coordinator --version) || fail "/usr/sbin/aicn-coordinator --version"
 	grep -q "$version" <<<"$out" || fail "aicn-coordinator --version says '$out'"
 	echo "   /usr/sbin/aicn-coordinator --version: $out"
+	# the shipped file names certificates the operator has not installed yet: refused
+	if /usr/sbin/aicn-coordinator --check-config >"$tmp/ccheck0" 2>&1; then
+		fail "--check-config accepted the shipped coordinator.conf without its certificate"
+	fi
+	grep -qE 'cert|coordinator.pem' "$tmp/ccheck0" || { cat "$tmp/ccheck0"; fail "the refusal names no file"; }
+	[ -d "$tmp/ca" ] || /usr/bin/aicnctl ca init "$tmp/ca" >/dev/null || fail "aicnctl ca init"
+	(cd "$tmp" && /usr/bin/aicnctl ca issue --dir "$tmp/ca" --role coordinator --name pkgtest-coord \
+		--out coord >/dev/null) || fail "aicnctl ca issue --role coordinator"
+	mkdir -m 0700 "$tmp/cstate"
+	# every documented key uncommented; the optional files (params, port_file) set to none
+	sed -e 's/^#\([a-z_]* = \)/\1/' \
+		-e "s,^cert = .*,cert = $tmp/coord.pem," -e "s,^key = .*,key = $tmp/coord.key," \
+		-e "s,^ca = .*,ca = $tmp/ca/ca.pem," -e "s,^crl = .*,crl = $tmp/ca/crl.pem," \
+		-e "s,^state_dir = .*,state_dir = $tmp/cstate," -e 's,^params = .*,params = ,' \
+		-e 's,^port_file = .*,port_file = ,' /etc/aicn/coordinator.conf >"$tmp/coordinator.conf"
+	/usr/sbin/aicn-coordinator --check-config --config "$tmp/coordinator.conf" >"$tmp/ccheck1" 2>&1 ||
+		{ cat "$tmp/ccheck1"; fail "aicn-coordinator --check-config refused the documented keys"; }
+	keys_doc=$(sed -n 's/^#\{0,1\}\([a-z_]*\) = .*/\1/p' /etc/aicn/coordinator.conf | sort)
+	keys_eff=$(sed -n 's/^\([a-z_]*\) *= .*/\1/p' "$tmp/ccheck1" | sort)
+	[ "$keys_doc" = "$keys_eff" ] ||
+		fail "coordinator.conf documents [$(echo $keys_doc)] but the coordinator has [$(echo $keys_eff)]"
+	echo "   --check-config: shipped file refused as it should; all $(wc -w <<<"$keys_doc") documented keys accepted"
 fi
 
 step "systemd-analyze verify and security (systemd is not PID 1 here: offline)"
