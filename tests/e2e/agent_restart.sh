@@ -18,8 +18,9 @@ id=$(submit "$T/busybox" --cores 1 --memory 16M --max-wall 120 --max-price 5 -- 
 	/bin/sh -c 'echo "start $(date +%s)"; sleep 8; echo "end $(date +%s)"') || fail "submit"
 wait_task "$id" RUNNING 30
 has_task() { [ -f "$T/agents/$1/tasks/$id/supervise.state" ]; }
-wait_for 10 has_task a || wait_for 2 has_task b || fail "no agent has a task directory for task $id"
-if has_task a; then n=a; else n=b; fi
+n=
+find_runner() { if has_task a; then n=a; elif has_task b; then n=b; else return 1; fi; }
+wait_for 15 find_runner || fail "no agent has a task directory for task $id"
 read -r sup kind < <(sup_state "$n" "$id")
 [ "$kind" = running ] || fail "supervise.state says kind=$kind"
 tpid=$(sed -n 's/^pid=//p' "$T/agents/$n/tasks/$id/supervise.state")

@@ -13,7 +13,7 @@ cat >"$T/params.conf" <<EOF
 epoch_ns = $((EPOCH_S * 1000000000))
 EOF
 step "mint 100 AICN to the renter (aicn-coordinator mint, offline, before the coordinator starts)"
-RENTER_FUNDS=100 coord_start "params = $T/params.conf"
+RENTER_FUNDS=100 coord_start "params = $T/params.conf" settlement=on
 ok "$(head -n1 "$T/mint.log")"
 agent_add a max_cores=1 max_memory=256M ask_price=$((2 * AICN))
 agent_add b max_cores=2 max_memory=256M ask_price=$((3 * AICN)) renewable_fraction=0.5
@@ -30,7 +30,7 @@ ok "renter balance 100 AICN"
 make_image busybox
 step "a task burning ~2 CPU-seconds, max 0.02 CPU-hours (72 s) at 5 AICN/CPU-h, on provider a"
 MAXP=5 # AICN per CPU-hour
-ctl submit "$T/busybox" --json --cores 1 --memory 16M --max-wall 60 --max-cpu-hours 0.02 --max-price "$MAXP" \
+ctl submit "$T/busybox" --json --cores 1 --memory 16M --max-wall 120 --max-cpu-hours 0.02 --max-price "$MAXP" \
 	--provider "$(agent_node a)" -- /bin/sh -c 'end=$(($(date +%s) + 2)); while [ "$(date +%s)" -lt "$end" ]; do :; done; echo burned' \
 	>"$T/sub1.json" || fail "submit: $(cat "$T/sub1.json")"
 id=$(pj "d['task_id']" <"$T/sub1.json")
@@ -82,26 +82,32 @@ wait_for 10 eval '[ "$(escrow_now)" = 0 ]' ||
 ok "cancelled; escrow back to 0; balance $(balance) (was $bal_run while it ran)"
 
 step "an epoch closes: rewards minted to the providers that worked"
-wait_for $((EPOCH_S + 15)) grep -q '"kind":"reward"' <("$AICN_BIN/aicnctl" ledger show "$(coord_db)" 2>/dev/null) ||
-	fail "no reward entry $((EPOCH_S + 15)) s after the work"
-"$AICN_BIN/aicnctl" ledger show "$(coord_db)" >"$T/ledger.jsonl"
-python3 - "$T/ledger.jsonl" <<'PY' || fail "epoch rewards"
+# rewarded: the reward entries of closed epochs, each checked: T minted and shared exactly; true once
+# an epoch paid provider a or b (epochs without work send the whole pool to the treasury)
+rewarded() {
+	"$AICN_BIN/aicnctl" ledger show "$(coord_db)" >"$T/ledger.jsonl" 2>/dev/null || return 1
+	python3 - "$T/ledger.jsonl" <<'PY'
 import json, sys
 T = 1000 * 10**9
+paid = False
 for l in open(sys.argv[1]):
     e = json.loads(l)
     if e["kind"] != "reward":
         continue
     got = {p["a"]: p["d"] for p in e["postings"] if p["d"] > 0}
     minted = -sum(p["d"] for p in e["postings"] if p["a"] == "mint")
-    print(f"    {e['cause']}: minted {minted}, paid {got}")
     if minted != T or sum(got.values()) != T:
-        sys.exit(1)
-    if not any(got.get(a, 0) > 0 for a in ("a", "b")):
-        sys.exit(1)
-    break
+        print(f"    {e['cause']}: minted {minted}, paid {got}: not the pool of {T}")
+        sys.exit(2)
+    if got.get("a", 0) > 0 or got.get("b", 0) > 0:
+        print(f"    {e['cause']}: minted {minted}, paid {got}")
+        paid = True
+sys.exit(0 if paid else 1)
 PY
-ok "reward pool of 1000 AICN shared"
+}
+wait_for $((2 * EPOCH_S + 10)) rewarded || fail "no epoch paid a provider within $((2 * EPOCH_S + 10)) s: $(rewarded)"
+rewarded
+ok "a closed epoch shared the 1000 AICN reward pool, providers who worked included"
 
 step "the audit passes: the ledger replayed offline, every charge bound to a signed record; the meter logs"
 "$AICN_BIN/aicnctl" ledger verify --signed-records "$(coord_db)" >"$T/lv.out" 2>&1 || fail "aicnctl ledger verify: $(cat "$T/lv.out")"
