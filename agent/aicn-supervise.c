@@ -418,11 +418,19 @@ static int run_sandboxed(const struct task_spec *s, int dirfd, struct sup_status
 	struct cg_host host;
 	int r;
 
+	sigset_t mask;
+
 	sigemptyset(&sa.sa_mask);
 	sa.sa_flags = SA_RESTART;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	/* the agent blocks these in its loop thread, and a blocked mask survives fork and exec */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_UNBLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	out_fd = openat(dirfd, "stdout", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
 			0600);

@@ -1,7 +1,8 @@
 #!/bin/bash
 # hostile.sh -- aicn-agent against a hostile coordinator (tests/agent/hostile_coord.py, real mTLS): bad offers
-# are rejected with reasons, unknown images and corrupt blobs fail the task, nothing crashes the agent.
-# aicn-timeout: 120
+# are rejected with reasons, unknown images and corrupt blobs fail the task, nothing crashes the agent; then a
+# real task with a PoW difficulty and a refused first TASK_RESULT, and a task killed while it runs.
+# aicn-timeout: 180
 set -u
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (eBPF meter, cgroups)"; exit 77; }
 : "${AICN_BIN:?run through make check}"
@@ -11,6 +12,12 @@ APID= HPID=
 cleanup() {
 	[ -n "$APID" ] && kill "$APID" 2>/dev/null && wait "$APID" 2>/dev/null
 	[ -n "$HPID" ] && kill "$HPID" 2>/dev/null && wait "$HPID" 2>/dev/null
+	for f in "$T"/state/tasks/*/supervise.state; do
+		[ -f "$f" ] && kill -9 "$(sed -n 's/^supervisor_pid=//p' "$f")" 2>/dev/null
+	done
+	local cap
+	cap=$(sed -n 's|.*tasks run in cgroup .*/\(aicn-tasks-[0-9a-f]*\) .*|\1|p' "$T/agent.log" 2>/dev/null | head -n1)
+	[ -n "$cap" ] && find /sys/fs/cgroup -depth -type d -path "*/$cap*" -exec rmdir {} \; 2>/dev/null
 	"$AICN_BIN/aicn-meter" cleanup --pin-dir "$PIN" >/dev/null 2>&1 || rm -rf "$PIN"
 	rm -rf "$T"
 }
@@ -20,7 +27,9 @@ CTL=$AICN_BIN/aicnctl
 $CTL ca init "$T/ca" >/dev/null || fail "ca init"
 $CTL ca issue --dir "$T/ca" --role coordinator --name evil --out "$T/coord" >/dev/null || fail "issue"
 $CTL ca issue --dir "$T/ca" --role agent --name node-h --out "$T/agent" >/dev/null || fail "issue"
-python3 "$AICN_SRC/tests/agent/hostile_coord.py" "$T/coord" "$T/ca/ca.pem" "$T/port" > "$T/hostile.out" 2>&1 &
+python3 "$AICN_SRC/tests/sandbox/mkimage.py" busybox "$T/img" >/dev/null || fail "mkimage"
+tar -C "$T/img" -cf "$T/img.tar" oci-layout index.json blobs || fail "tar image"
+python3 "$AICN_SRC/tests/agent/hostile_coord.py" "$T/coord" "$T/ca/ca.pem" "$T/port" "$T/img.tar" > "$T/hostile.out" 2>&1 &
 HPID=$!
 for _ in $(seq 100); do [ -s "$T/port" ] && break; sleep 0.1; done
 mkdir -p "$T/state"
@@ -46,7 +55,8 @@ kill -0 "$APID" 2>/dev/null || fail "the agent died"
 curl -sf "http://$(cat "$T/state/metrics.addr")/metrics" | grep -q '^aicn_agent_tasks_ended_total{kind="failed"} 3' ||
 	fail "metrics: expected 3 failed tasks"
 [ -z "$(ls "$T/state/tasks")" ] || fail "task directories left: $(ls "$T/state/tasks")"
-ls "$T/state/blobs" | grep -q . && fail "a corrupt or partial blob was kept: $(ls -a "$T/state/blobs")"
+ls "$T/state/blobs" | grep -v "^$(sha256sum "$T/img.tar" | cut -c1-64)" | grep -q . &&
+	fail "a corrupt or partial blob was kept: $(ls -a "$T/state/blobs")"
 kill -TERM "$APID"; wait "$APID"; rc=$?; APID=
 [ "$rc" = 0 ] || fail "agent exit status $rc after SIGTERM"
 echo "all passed"

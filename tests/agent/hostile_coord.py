@@ -2,7 +2,9 @@
 # hostile_coord.py -- a hostile coordinator for aicn-agent: real mTLS 1.3 with a coordinator certificate,
 # then offers with bad values, unknown images, corrupt blobs; checks every answer the agent gives.
 #
-# usage: hostile_coord.py CERTPREFIX CA PORTFILE   (listens on 127.0.0.1:0, writes the port)
+# usage: hostile_coord.py CERTPREFIX CA PORTFILE IMAGE.tar   (listens on 127.0.0.1:0, writes the port)
+# After the hostile cases it runs one good task with a Proof-of-Work difficulty, answers the first
+# TASK_RESULT with ERROR record_missing, checks the stamp, and kills a second task while it runs.
 # Exits 0 when the agent answered every case as the protocol says, 1 (with the case) otherwise.
 import base64, hashlib, json, socket, ssl, struct, sys, time
 
@@ -62,8 +64,99 @@ def offer(**kw):
     return o
 
 
+def serve_blob(p, data, g):
+    off = g.get("offset", 0)
+    part = data[off:off + 256 * 1024]
+    p.send({"type": "BLOB_PUT", "digest": g["digest"], "offset": off, "size": len(data),
+            "data": base64.b64encode(part).decode(), "last": off + len(part) >= len(data)})
+
+
+def pow_bits(task_id, result, rec_hash, nonce):
+    t = task_id.encode()
+    d = hashlib.sha256(b"aicn-pow-v1\0" + struct.pack(">H", len(t)) + t + result + rec_hash +
+                       struct.pack(">Q", nonce)).digest()
+    n = int.from_bytes(d, "big")
+    return 256 - n.bit_length()
+
+
+def good_task(p, img):
+    """A real task end to end with pow_bits 10; TASK_RESULT refused once with record_missing."""
+    digest = "sha256:" + hashlib.sha256(img).hexdigest()
+    p.send(offer(task_id="good", image=digest, pow_bits=10, renter="alice", replica=1,
+                 cmd=["sh", "-c", "mkdir -p /work/out; echo 42 > /work/out/answer; exit 3"]))
+    p.wait(lambda m: m["type"] == "TASK_ACCEPT" and m["task_id"] == "good", "TASK_ACCEPT good")
+    records, blob, result, refused = {}, {}, None, False
+    end = time.time() + 60
+    while time.time() < end:
+        m = p.wait(lambda m: m["type"] in ("BLOB_GET", "USAGE_RECORD", "BLOB_PUT", "TASK_RESULT") or
+                   (m["type"] == "TASK_STATUS" and m["state"] == "failed"), "the good task's messages")
+        if m["type"] == "TASK_STATUS":
+            sys.exit("FAIL: good task failed: %r" % m)
+        if m["type"] == "BLOB_GET":
+            serve_blob(p, img, m)
+        elif m["type"] == "USAGE_RECORD":
+            records[m["seq"]] = m["record"]
+            p.send({"type": "ACK", "ref": m["id"], "seq": m["seq"]})
+        elif m["type"] == "BLOB_PUT":
+            blob.setdefault(m["digest"], b"")
+            blob[m["digest"]] += base64.b64decode(m["data"])
+            p.send({"type": "ACK", "ref": m["id"]})
+        elif m["type"] == "TASK_RESULT":
+            if not refused:
+                refused = True
+                p.send({"type": "ERROR", "ref": m["id"], "code": "record_missing", "message": "not yet"})
+                continue
+            result = m
+            p.send({"type": "ACK", "ref": m["id"]})
+            break
+    if not result:
+        sys.exit("FAIL: no TASK_RESULT for the good task")
+    rec = records.get(result["seq"])
+    if not rec or rec["type"] != "final" or rec["task"] != "good" or rec["renter"] != "alice" or rec["replica"] != 1:
+        sys.exit("FAIL: TASK_RESULT seq %r is not the final record of the task: %r" % (result.get("seq"), rec))
+    if rec["exit_kind"] != "exited" or rec["exit_status"] != 3 or result["exit_code"] != 3:
+        sys.exit("FAIL: exit: %r %r" % (rec, result))
+    if rec["result"] != result["result_digest"]:
+        sys.exit("FAIL: the record signs %s, the result says %s" % (rec["result"], result["result_digest"]))
+    data = blob.get(result["result_digest"], b"")
+    if "sha256:" + hashlib.sha256(data).hexdigest() != result["result_digest"] or len(data) != result["result_size"]:
+        sys.exit("FAIL: the uploaded result does not match its digest")
+    import io, tarfile
+    t = tarfile.open(fileobj=io.BytesIO(data))
+    if t.extractfile("out/answer").read() != b"42\n" or t.extractfile("exit_code").read() != b"3\n":
+        sys.exit("FAIL: result archive content")
+    line = json.dumps(rec, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
+    bits = pow_bits("good", bytes.fromhex(result["result_digest"][7:]), hashlib.sha256(line).digest(),
+                    result["pow_nonce"])
+    if bits < 10:
+        sys.exit("FAIL: the PoW stamp has %d leading zero bits, 10 asked" % bits)
+    if rec["cpu_ns"] <= 0 or rec["cpu_kernel_ns"] <= 0 or rec["limits"]["mem_bytes"] != 64 << 20:
+        sys.exit("FAIL: record figures: %r" % rec)
+    print("ok   good task: exit 3, record seq %d, result %d bytes, PoW %d bits, cpu %d ns, "
+          "TASK_RESULT retried after record_missing" % (result["seq"], len(data), bits, rec["cpu_ns"]))
+    # a task killed by the coordinator while it runs: cancelled record, no result
+    p.send(offer(task_id="victim", image=digest, cmd=["sleep", "30"]))
+    p.wait(lambda m: m["type"] == "TASK_STATUS" and m["task_id"] == "victim" and m["state"] == "running",
+           "victim running")
+    p.send({"type": "TASK_STATUS", "task_id": "victim", "state": "killed", "cpu_ns": 0})
+    end = time.time() + 30
+    rec = None
+    while time.time() < end and rec is None:
+        m = p.wait(lambda m: m["type"] in ("USAGE_RECORD", "TASK_RESULT", "BLOB_PUT"), "the victim's record")
+        if m["type"] != "USAGE_RECORD":
+            sys.exit("FAIL: a killed task sent %r" % m)
+        p.send({"type": "ACK", "ref": m["id"], "seq": m["seq"]})
+        if m["record"]["task"] == "victim" and m["record"]["type"] == "final":
+            rec = m["record"]
+    if not rec or rec["exit_kind"] != "cancelled" or rec["result"] is not None:
+        sys.exit("FAIL: killed task's record: %r" % rec)
+    m = p.wait(lambda m: m["type"] == "TASK_STATUS" and m["task_id"] == "victim" and m["state"] == "killed",
+               "TASK_STATUS killed")
+    print("ok   killed task: final record cancelled after %d ns of CPU, no result" % rec["cpu_ns"])
+
+
 def main():
-    prefix, ca, portfile = sys.argv[1:4]
+    prefix, ca, portfile, image = sys.argv[1:5]
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
     ctx.load_cert_chain(prefix + ".pem", prefix + ".key")
@@ -144,6 +237,7 @@ def main():
     m = p.wait(lambda m: m["type"] == "TASK_STATUS" and m["task_id"] == "liar" and m["state"] == "failed",
                "TASK_STATUS failed for liar")
     print("ok   oversized blob: failed: %s" % m["reason"])
+    good_task(p, open(image, "rb").read())
     # still alive and answering: a heartbeat lists nothing running
     p.s.settimeout(15)
     end = time.time() + 15
