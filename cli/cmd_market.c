@@ -230,7 +230,7 @@ int cmd_market(int argc, char **argv)
 				     : cJSON_IsFalse(win) ? "out of window"
 							  : "available";
 
-		if (rm >= 0)
+		if (rm > 0) /* 0: no rating yet (stars are 1-5) */
 			snprintf(rat, sizeof(rat), "%.2f", (double)rm / 1000);
 		if (rp >= 0)
 			snprintf(ren, sizeof(ren), "%lld%%", (long long)(rp / 10));
