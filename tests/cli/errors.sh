@@ -59,6 +59,12 @@ printf '[aicnctl]\ncoordinator = 127.0.0.1:%s\ncert = %s\nkey = %s\nca = %s\n' "
 	"$T/ca/alice.pem" "$T/ca/alice.key" "$T/ca/ca.pem" > "$HOME/.config/aicn/aicnctl.conf"
 expect 3 "cannot connect to 127.0.0.1:$port: connection refused" $CTL tasks
 expect 3 "cannot connect to 127.0.0.1:$port: connection refused" $CTL balance --json
+# precedence: the command's option over the leading one over the file; --config over the default file
+expect 3 "cannot connect to 127.0.0.1:1: " $CTL --coordinator 127.0.0.1:2 tasks --coordinator 127.0.0.1:1
+expect 3 "cannot connect to 127.0.0.1:2: " $CTL --coordinator 127.0.0.1:2 tasks
+sed "s/127.0.0.1:$port/127.0.0.1:3/" "$HOME/.config/aicn/aicnctl.conf" > "$T/other.conf"
+expect 3 "cannot connect to 127.0.0.1:3: " $CTL tasks --config "$T/other.conf"
+expect 3 "cannot connect to 127.0.0.1:3: " env AICNCTL_CONFIG="$T/other.conf" $CTL tasks
 
 # a listener that accepts and never answers: the timeout ends it
 python3 -c '

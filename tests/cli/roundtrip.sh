@@ -55,6 +55,7 @@ ca = $T/ca/ca.pem
 state_dir = $T/state
 port_file = $T/coord.port
 tick_ms = 100
+settlement = on
 CONF
 "$COORD" mint --db "$T/state/coordinator.db" --account alice --amount 100 > "$T/mint.log" 2>&1 ||
 	die "mint: $(cat "$T/mint.log")"
