@@ -85,7 +85,11 @@ agent_start() {
 	APID=$!
 	wait_for 30 agent_registered_after "${before:-0}" || fail "agent did not register"
 }
-agent_registered_after() { [ "$(grep -c "registered with the coordinator" "$T/agent.log")" -gt "$1" ]; }
+agent_registered_after() {
+	local n
+	n=$(grep -c "registered with the coordinator" "$T/agent.log" 2>/dev/null)
+	[ "${n:-0}" -gt "$1" ]
+}
 agent_kill9() { kill -9 "$APID"; wait "$APID" 2>/dev/null; APID=; }
 renter() { python3 "$AICN_SRC/tests/agent/renter.py" "$T/alice" "$T/ca/ca.pem" "$PORT" "$@"; }
 metrics() { curl -sf --max-time 2 "http://$(cat "$T/agent/metrics.addr")/metrics"; }
