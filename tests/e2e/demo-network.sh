@@ -144,13 +144,19 @@ for who in renter alpha beta treasury fee:staking; do
 	printf '  balance %-12s %s\n' "$who" "$(aicn "$(ctl balance --json --account "$who" | pj "d['balance']")")"
 done
 
-say "audit: the ledger replayed offline, every charge bound to a signed record; the meter logs"
-"$AICN_BIN/aicnctl" ledger verify --signed-records "$(coord_db)" 2>&1 | head -n 3 | indent
-[ "${PIPESTATUS[0]}" = 0 ] || fail "aicnctl ledger verify failed"
+say "audit: the ledger exported and signed by the coordinator, replayed offline; the meter logs"
+"$AICN_BIN/aicn-coordinator" ledger-export --config "$COORD_CONF" --out "$T/ledger-export" 2>&1 | indent
+[ "${PIPESTATUS[0]}" = 0 ] || fail "aicn-coordinator ledger-export failed"
+openssl pkey -in "$T/coord.key" -pubout -out "$T/coord.pub"
+"$AICN_BIN/aicnctl" audit ledger "$T/ledger-export" --key "$T/coord.pub" 2>&1 | head -n 4 | cut -c1-150 | indent
+[ "${PIPESTATUS[0]}" = 0 ] || fail "aicnctl audit ledger failed"
+echo "  stopping both agents: each seals its meter log with a signed checkpoint"
+agent_stop alpha
+agent_stop beta
 for n in alpha beta; do
 	"$AICN_BIN/aicnctl" audit verify "$T/agents/$n/meter.log" --key "$T/$n.pub" 2>&1 | cut -c1-150 | indent
 	[ "${PIPESTATUS[0]}" = 0 ] || fail "aicnctl audit verify $n failed"
 done
 
-say "stopping the coordinator, both agents and their task supervisors"
+say "stopping the coordinator (the agents are stopped, their tasks are done)"
 echo "  logs: $T/coordinator.log, $T/agent-alpha.log, $T/agent-beta.log; state under $T"

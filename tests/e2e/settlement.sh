@@ -112,6 +112,11 @@ ok "a closed epoch shared the 1000 AICN reward pool, providers who worked includ
 step "the audit passes: the ledger replayed offline, every charge bound to a signed record; the meter logs"
 "$AICN_BIN/aicnctl" ledger verify --signed-records "$(coord_db)" >"$T/lv.out" 2>&1 || fail "aicnctl ledger verify: $(cat "$T/lv.out")"
 ok "$(head -n1 "$T/lv.out" | cut -c1-150)"
+"$AICN_BIN/aicn-coordinator" ledger-export --config "$COORD_CONF" --out "$T/export" >"$T/export.out" 2>&1 ||
+	fail "aicn-coordinator ledger-export: $(cat "$T/export.out")"
+openssl pkey -in "$T/coord.key" -pubout -out "$T/coord.pub"
+"$AICN_BIN/aicnctl" audit ledger "$T/export" --key "$T/coord.pub" >"$T/al.out" 2>&1 || fail "aicnctl audit ledger: $(cat "$T/al.out")"
+ok "$(head -n1 "$T/al.out" | cut -c1-150)"
 for n in a b; do
 	agent_stop "$n" # a stopping agent seals its meter log with a checkpoint
 	"$AICN_BIN/aicnctl" audit verify "$T/agents/$n/meter.log" --key "$(agent_pub "$n")" >"$T/av.out" 2>&1 ||

@@ -37,6 +37,8 @@ wrc=$?
 sed 's/^/    /' "$T/watch.out" | tail -n 12
 [ "$wrc" = 0 ] || fail "aicnctl watch exited $wrc"
 grep -qi running "$T/watch.out" || fail "watch never showed the task running"
+grep -iE 'running.*cpu [0-9.]+' "$T/watch.out" | grep -qvE 'cpu 0\.000' ||
+	fail "watch never showed CPU time growing while the task ran"
 grep -qi 'done' "$T/watch.out" || fail "watch did not end with DONE"
 ok "watch followed the task to DONE"
 task_is "$id" DONE || fail "STATUS says $(task_state "$id")"
