@@ -15,13 +15,15 @@ net_init
 "$AICN_BIN/aicnctl" ca list --dir "$CA" 2>/dev/null | indent
 echo "  every link is TLS 1.3 with these Ed25519 certificates; an agent's key also signs its usage records"
 
-say "coordinator: SQLite state, a ${EPOCH_S} s epoch for the demo; 100 AICN minted to the renter"
+say "coordinator: SQLite state, a ${EPOCH_S} s epoch for the demo; 100 AICN minted to the renter, 10 to the treasury"
 cat >"$T/params.conf" <<EOF
 # genesis parameters of the demo network: a short epoch so one closes during the demo
 epoch_ns = $((EPOCH_S * 1000000000))
 EOF
 t_start=$(date +%s)
-RENTER_FUNDS=100 coord_start "params = $T/params.conf" settlement=on
+coord_config "params = $T/params.conf" settlement=on
+coord_mint renter 100 && coord_mint treasury 10 || fail "aicn-coordinator mint: $(tail -n 2 "$T/mint.log")"
+coord_start
 indent <"$T/mint.log"
 echo "  aicn-coordinator listening on 127.0.0.1:$COORD_PORT, state in $T/coord/state/coordinator.db"
 
@@ -49,7 +51,9 @@ echo "  $(du -h "$T/busybox.oci.tar" | cut -f1) OCI archive, sha256 $(sha256sum 
 say "tasks: one on a chosen provider, three balanced, one replicated on both"
 MAXP=5
 common=("$T/busybox.oci.tar" --memory 32M --max-wall 60 --max-cpu-hours 0.01 --max-price "$MAXP")
-burn='end=$(($(date +%s) + 1)); n=0; while [ "$(date +%s)" -lt "$end" ]; do n=$((n + 1)); done'
+# burn N: about N CPU-seconds of shell arithmetic; every output below is deterministic, because the
+# network compares the results of replicas (and adds a validation replica for providers not yet trusted)
+burn() { echo "i=0; while [ \$i -lt $(($1 * 150000)) ]; do i=\$((i + 1)); done"; }
 sub() { # sub LABEL OPTIONS... -- CMD...
 	local label=$1 out id
 	shift
@@ -60,12 +64,15 @@ sub() { # sub LABEL OPTIONS... -- CMD...
 }
 ids=()
 sub "on alpha (chosen by the renter)" "${common[@]}" --cores 1 --provider "$(agent_node alpha)" -- \
-	/bin/sh -c "$burn; echo \"sum of 1..100000 = \$(seq 1 100000 | awk '{ s += \$1 } END { print s }')\""
+	/bin/sh -c "$(burn 1); echo \"sum of 1..100000 = \$(seq 1 100000 | awk '{ s += \$1 } END { print s }')\""
 for i in 1 2 3; do
-	sub "balanced #$i" "${common[@]}" --cores 1 -- /bin/sh -c "$burn; echo \"balanced task $i: \$n loops in 1 s\""
+	sub "balanced #$i" "${common[@]}" --cores 1 -- \
+		/bin/sh -c "$(burn 1); echo \"balanced task $i: sha256 of 1..$((i * 10000)) = \$(seq 1 $((i * 10000)) | sha256sum | cut -c1-16)\""
 done
 sub "replicated on 2 providers" "${common[@]}" --cores 1 --replicas 2 -- \
-	/bin/sh -c "$burn; echo \"sha256 of 1..5000: \$(seq 1 5000 | sha256sum | cut -c1-16)\""
+	/bin/sh -c "$(burn 3); echo \"replicated: 2^40 = \$((1 << 40))\""
+echo "  (new providers are not trusted yet: the network adds a validation replica on the other one and"
+echo "   pays it from the treasury; a result is accepted when two providers agree)"
 
 last=${ids[$((${#ids[@]} - 1))]}
 say "watching task $last (aicnctl watch)"
@@ -140,9 +147,12 @@ for cause, got in rewards:
     else:
         print(f"{cause}: no work, the pool went to the treasury")
 PY
-for who in renter alpha beta treasury fee:staking; do
-	printf '  balance %-12s %s\n' "$who" "$(aicn "$(ctl balance --json --account "$who" | pj "d['balance']")")"
-done
+echo "  balances (aicnctl ledger balance, from the coordinator's ledger):"
+"$AICN_BIN/aicnctl" ledger balance "$(coord_db)" renter alpha beta treasury fee:maintenance fee:development fee:staking |
+	while read -r who units; do printf '    %-16s %22s\n' "$who" "$(aicn "$units")"; done
+echo "  the renter's own view (aicnctl balance):"
+ctl balance 2>&1 | sed 's/^/    /'
+
 
 say "audit: the ledger exported and signed by the coordinator, replayed offline; the meter logs"
 "$AICN_BIN/aicn-coordinator" ledger-export --config "$COORD_CONF" --out "$T/ledger-export" 2>&1 | indent
