@@ -335,7 +335,7 @@ make_image() {
 
 # --- teardown ---
 net_teardown() {
-	local n p d
+	local rc=$? n p d
 	trap - EXIT INT TERM
 	for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null; done
 	for n in "${AGENTS[@]}"; do
@@ -367,11 +367,23 @@ net_teardown() {
 		fi
 	done
 	wait 2>/dev/null
+	# Daemons built with SAN=1 report leaks and undefined behaviour on exit: any report fails the test.
+	local san
+	san=$(grep -lE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$T"/*.log 2>/dev/null)
+	if [ -n "$san" ]; then
+		for d in $san; do
+			echo "FAIL: sanitizer report in $(basename "$d"):"
+			grep -m1 -A25 -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$d" | sed 's/^/    /'
+		done
+		E2E_KEEP=1
+		rc=1
+	fi
 	if [ "${E2E_KEEP:-0}" = 1 ]; then
 		echo "kept $T"
 	else
 		rm -rf "$T"
 	fi
+	exit "$rc"
 }
 trap net_teardown EXIT
 trap 'echo "interrupted"; exit 1' INT TERM
