@@ -61,6 +61,15 @@ void econ_params_default(struct econ_params *p);
 /* Check every field's range and the cross-field rules; -EINVAL and a static reason. */
 int econ_params_validate(const struct econ_params *p, const char **ret_reason);
 
+/*
+ * The genesis parameters file (econ_file.c): INI lines "name = value" (optionally
+ * under [econ]) or one JSON object of integers, over the defaults, validated as a
+ * whole.  -EINVAL / -ENOENT / -ERANGE with a one-line reason in err.
+ */
+#define ECON_PARAMS_TEXT_MAX (64 << 10)
+int econ_params_parse(const char *buf, size_t len, struct econ_params *ret, char *err,
+		      size_t errlen);
+
 /* Parameters by name, for governance and configuration. */
 size_t econ_param_count(void);
 const char *econ_param_name(size_t i);

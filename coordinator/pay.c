@@ -31,7 +31,7 @@
 #define PAY_CLOCK_SLACK_NS (5 * 1000000000LL) /* node vs coordinator realtime clocks */
 #define PAY_MAX_EXTRA 2	   /* network replicas beyond the renter's before "no quorum" */
 #define PAY_MAX_RESULTS 16 /* results of one task considered for a quorum */
-#define PAY_PARAMS_FILE_MAX (64 << 10)
+#define PAY_PARAMS_FILE_MAX ECON_PARAMS_TEXT_MAX
 #define NS_PER_S 1000000000LL
 
 struct pay {
@@ -173,50 +173,10 @@ static int meta_set(struct pay *p, const char *k, int64_t v)
 
 /* ---- genesis parameters from a file ---- */
 
-struct params_load {
-	struct econ_params *p;
-	char *err;
-	size_t errlen;
-	int r;
-};
-
-static int params_set(struct params_load *pl, const char *name, const char *text)
-{
-	char *end = NULL;
-	long long v;
-	int r;
-
-	errno = 0;
-	v = strtoll(text, &end, 10);
-	if (errno || end == text || *end)
-		return say(pl->err, pl->errlen, -EINVAL, "params: %s: not an integer: %.40s", name,
-			   text);
-	r = econ_param_set_field(pl->p, name, (int64_t)v);
-	if (r == -ENOENT)
-		return say(pl->err, pl->errlen, r, "params: unknown parameter %.64s", name);
-	if (r < 0)
-		return say(pl->err, pl->errlen, r, "params: %s: %lld out of range", name, v);
-	return 0;
-}
-
-static int ini_cb(void *user, const char *section, const char *name, const char *value)
-{
-	struct params_load *pl = user;
-
-	if (section[0] && strcmp(section, "econ") != 0) {
-		pl->r = say(pl->err, pl->errlen, -EINVAL, "params: unknown section [%.32s]",
-			    section);
-		return 0;
-	}
-	pl->r = params_set(pl, name, value);
-	return pl->r == 0;
-}
-
 static int params_file_load(const char *path, struct econ_params *ret, char *err, size_t errlen)
 {
 	_cleanup_free_ char *buf = NULL;
-	struct params_load pl = {ret, err, errlen, 0};
-	const char *why = NULL, *s;
+	char why[160];
 	size_t n = 0;
 	int fd, r;
 
@@ -231,46 +191,9 @@ static int params_file_load(const char *path, struct econ_params *ret, char *err
 			   PAY_PARAMS_FILE_MAX);
 	if (r < 0)
 		return say(err, errlen, r, "params: reading %.200s: %s", path, strerror(-r));
-	if (memchr(buf, '\0', n))
-		return say(err, errlen, -EINVAL, "params: %.200s: NUL byte", path);
-	econ_params_default(ret);
-	for (s = buf; *s == ' ' || *s == '\t' || *s == '\n' || *s == '\r'; s++)
-		;
-	if (*s == '{') {
-		cJSON *root = NULL, *it;
-
-		r = canon_parse(buf, n, 2, &root, &why);
-		if (r < 0)
-			return say(err, errlen, -EINVAL, "params: %.200s: %s", path,
-				   why ? why : "bad JSON");
-		cJSON_ArrayForEach (it, root) {
-			int64_t v;
-
-			if (canon_number_i64(it, &v) < 0) {
-				r = say(err, errlen, -EINVAL, "params: %.64s: not an integer",
-					it->string);
-				break;
-			}
-			r = econ_param_set_field(ret, it->string, v);
-			if (r < 0) {
-				r = say(err, errlen, r, "params: %.64s: %s", it->string,
-					r == -ENOENT ? "unknown parameter" : "out of range");
-				break;
-			}
-		}
-		cJSON_Delete(root);
-		if (r < 0)
-			return r;
-	} else {
-		r = ini_parse_string(buf, ini_cb, &pl);
-		if (pl.r < 0)
-			return pl.r;
-		if (r != 0)
-			return say(err, errlen, -EINVAL, "params: %.200s: syntax error on line %d",
-				   path, r);
-	}
-	if (econ_params_validate(ret, &why) < 0)
-		return say(err, errlen, -EINVAL, "params: %.200s: %s", path, why);
+	r = econ_params_parse(buf, n, ret, why, sizeof(why));
+	if (r < 0)
+		return say(err, errlen, r, "params: %.200s: %s", path, why);
 	return 0;
 }
 
