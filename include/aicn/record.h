@@ -55,7 +55,7 @@ struct usage_record {
 	char task[RECORD_ID_MAX + 1];	/* "task": task id (task records only) */
 	uint32_t replica;		/* "replica": replica index of the task */
 	char renter[RECORD_ID_MAX + 1]; /* "renter": renter account id */
-	uint8_t image[SHA256_LEN];	/* "image": "sha256:<hex>" image manifest digest */
+	uint8_t image[SHA256_LEN];	/* "image": "sha256:<hex>" image archive as submitted */
 	uint64_t cgroup_id;		/* "cgroup": cgroup v2 id the meter keyed on */
 	uint64_t start_ns;		/* "start_ns": realtime ns the task started */
 	uint64_t end_ns;		/* "end_ns": realtime ns these figures were taken */
