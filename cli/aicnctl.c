@@ -25,6 +25,8 @@ int cmd_market(int argc, char **argv);
 int cmd_balance(int argc, char **argv);
 int cmd_node(int argc, char **argv);
 int cmd_agent(int argc, char **argv);
+int cmd_nodes(int argc, char **argv);
+int cmd_queue(int argc, char **argv);
 int cmd_stake(int argc, char **argv);
 int cmd_unstake(int argc, char **argv);
 int cmd_propose(int argc, char **argv);
@@ -42,6 +44,8 @@ static const struct cli_cmd commands[] = {
 	{"balance", "an account's AICN: balance, escrow, stake, unbonding", cmd_balance},
 	{"node", "provider: status, earnings or tasks of a node", cmd_node},
 	{"agent", "provider: status of the local aicn-agent (from its metrics)", cmd_agent},
+	{"nodes", "operator: every node the coordinator knows (auditor certificate)", cmd_nodes},
+	{"queue", "operator: the scheduler's queue (auditor certificate)", cmd_queue},
 	{"stake", "staker: stake AICN (fee shares, votes)", cmd_stake},
 	{"unstake", "staker: start unbonding staked AICN", cmd_unstake},
 	{"propose", "staker: propose a new value for a network parameter", cmd_propose},

@@ -20,6 +20,8 @@ int cmd_market(int argc, char **argv);
 int cmd_balance(int argc, char **argv);
 int cmd_node(int argc, char **argv);
 int cmd_agent(int argc, char **argv);
+int cmd_nodes(int argc, char **argv);
+int cmd_queue(int argc, char **argv);
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON, cJSON_Delete)
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct client, client_free)
@@ -680,4 +682,71 @@ int cmd_agent(int argc, char **argv)
 out:
 	opt_args_done(&a);
 	return rc;
+}
+
+/* NODES and QUEUE: the operator's views (an auditor certificate). */
+static int operator_view(int argc, char **argv, const struct opt_cmd *proto, enum market_msg m)
+{
+	int json = 0, rc;
+	const struct opt opts[] = {
+		{"json", 0, OPT_FLAG, &json, NULL, "print the coordinator's reply as JSON", 0, 0},
+		{0},
+	};
+	struct opt_cmd cmd = *proto;
+	_cleanup_(client_freep) struct client *c = NULL;
+	_cleanup_(cJSON_Deletep) cJSON *data = NULL;
+	struct opt_args a = {0};
+	int r;
+
+	cmd.opts = opts;
+	cmd.opts2 = client_opt_table;
+	r = opt_parse(&cmd, argc, argv, &a);
+	if (r)
+		return r == OPT_HELP ? EXIT_OK : EXIT_USAGE;
+	opt_args_done(&a);
+	rc = client_open_or_fail(cmd.name, &c);
+	if (rc)
+		return rc;
+	r = client_call(c, m, NULL, &data);
+	if (r < 0)
+		return client_fail(c, cmd.name, r, cmd.name + strlen("aicnctl "));
+	if (json)
+		return client_print_json(data);
+	client_print_kv(data, 0);
+	return EXIT_OK;
+}
+
+int cmd_nodes(int argc, char **argv)
+{
+	static const struct opt_cmd cmd = {
+		"aicnctl nodes",
+		"[--json]",
+		"Every provider node the coordinator knows, online or not, with capacity, price,\n"
+		"location, window, rating and tasks (an operator's view: needs an auditor\n"
+		"certificate).",
+		NULL,
+		NULL,
+		0,
+		0,
+		0,
+		NULL};
+
+	return operator_view(argc, argv, &cmd, MKT_NODES);
+}
+
+int cmd_queue(int argc, char **argv)
+{
+	static const struct opt_cmd cmd = {
+		"aicnctl queue",
+		"[--json]",
+		"The scheduler's state: queued and placed slots, online nodes, online and running\n"
+		"cores (an operator's view: needs an auditor certificate).",
+		NULL,
+		NULL,
+		0,
+		0,
+		0,
+		NULL};
+
+	return operator_view(argc, argv, &cmd, MKT_QUEUE);
 }

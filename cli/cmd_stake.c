@@ -66,10 +66,13 @@ static void show_stake(const cJSON *d)
 
 	if (cJSON_GetObjectItemCaseSensitive(d, "stake"))
 		printf("stake now %s AICN\n", amount_format(json_i64(d, "stake", 0), a));
-	if (cJSON_GetObjectItemCaseSensitive(d, "unbonding")) {
-		fmt_time_ns(rel, t, sizeof(t));
-		printf("unbonding %s AICN, spendable again from %s\n",
-		       amount_format(json_i64(d, "unbonding", 0), a), t);
+	if (cJSON_GetObjectItemCaseSensitive(d, "unbonding") && json_i64(d, "unbonding", 0)) {
+		printf("unbonding %s AICN", amount_format(json_i64(d, "unbonding", 0), a));
+		if (rel > 0) {
+			fmt_time_ns(rel, t, sizeof(t));
+			printf(", spendable again from %s", t);
+		}
+		putchar('\n');
 	}
 }
 
