@@ -123,7 +123,7 @@ id=$($CTL submit "$T/busybox.tar" --cores 1 --memory 64M --max-wall 2m --max-cpu
 	2> "$T/submit.err") || die "submit: $(cat "$T/submit.err")"
 [[ "$id" =~ ^[0-9]+$ ]] && ok "submit prints the task id ($id)" || fail "submit printed '$id'"
 grep -q 'escrow 0.03 AICN' "$T/submit.err" && ok "escrow = 0.01 CPU-h x 3 AICN" || fail "escrow: $(cat "$T/submit.err")"
-$CTL watch "$id" > "$T/watch.out" 2>&1; rc=$?
+timeout 120 $CTL watch "$id" > "$T/watch.out" 2>&1; rc=$?
 [ $rc = 0 ] && grep -q "task $id DONE" "$T/watch.out" && ok "watch (piped: plain lines) ends with DONE, exit 0" ||
 	fail "watch exit $rc: $(tail -3 "$T/watch.out")"
 grep -qE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T.*Z task ' "$T/watch.out" && ok "watch lines are time-stamped" || fail "watch format"
@@ -141,7 +141,7 @@ $CTL rate "$id" 4 > /dev/null 2> "$T/rate2.err"; rc=$?
 
 # on a terminal: one redrawn line with a bar towards the CPU cap (submit --watch knows the cap)
 if command -v script >/dev/null; then
-	script -qec "$CTL submit $T/busybox.tar --memory 16M --max-price 3 --max-cpu-hours 0.001 --watch \
+	script -qec "timeout 60 $CTL submit $T/busybox.tar --memory 16M --max-price 3 --max-cpu-hours 0.001 --watch \
 		-- /bin/sh -c 'i=0; while [ \$i -lt 400000 ]; do i=\$((i+1)); done'" "$T/tty.out" > /dev/null 2>&1; rc=$?
 	[ $rc = 0 ] && grep -q $'\r\033\\[Ktask [0-9]* RUNNING *\\[#*\\.*\\]' "$T/tty.out" && grep -q 'DONE' "$T/tty.out" &&
 		ok "watch on a terminal: redrawn line with a progress bar" || fail "tty watch exit $rc: $(tr '\r' '\n' < "$T/tty.out" | tail -3)"
@@ -175,11 +175,28 @@ id2=$($CTL submit "$T/busybox.tar" --memory 64M --max-price 3 --max-cpu-hours 0.
 for _ in $(seq 100); do $CTL tasks --state running | grep -q "^$id2 " && break; sleep 0.1; done
 $CTL cancel "$id2" > "$T/cancel.out" && grep -q "task $id2 CANCELLED; refunded" "$T/cancel.out" &&
 	ok "cancel: $(cat "$T/cancel.out")" || fail "cancel: $(cat "$T/cancel.out")"
-$CTL watch "$id2" > /dev/null 2>&1; rc=$?
+timeout 60 $CTL watch "$id2" > /dev/null 2>&1; rc=$?
 [ $rc = 6 ] && ok "watch of a cancelled task exits 6" || fail "watch cancelled exit $rc"
 for _ in $(seq 50); do [ "$($CTL balance --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["escrow"])')" = 0 ] && break; sleep 0.1; done
 [ "$($CTL balance --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["escrow"])')" = 0 ] &&
 	ok "escrow refunded after cancel" || fail "escrow left after cancel"
+
+# staker and operator commands
+$CTL stake 10 > "$T/stake.out" && grep -q 'stake now 10 AICN' "$T/stake.out" && ok "stake 10" || fail "stake: $(cat "$T/stake.out")"
+[ "$($CTL balance --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["stake"])')" = 10000000000 ] &&
+	ok "balance shows the stake" || fail "stake not in the balance"
+$CTL propose fee_bps 400 > /dev/null 2> "$T/propose.err"; rc=$?
+[ $rc = 4 ] && grep -q 'staked' "$T/propose.err" && ok "propose below the minimum stake: refused (exit 4)" ||
+	fail "propose exit $rc: $(cat "$T/propose.err")"
+$CTL proposals --json | python3 -c 'import json,sys; assert json.load(sys.stdin)["proposals"] == []' &&
+	ok "proposals --json" || fail "proposals"
+$CTL nodes > /dev/null 2>&1; rc=$?
+[ $rc = 4 ] && ok "nodes is an operator view: a renter is refused (exit 4)" || fail "nodes as renter exit $rc"
+$CTL ca issue --dir "$T/ca" --role auditor --name audrey --out "$T/audrey" > /dev/null
+$CTL nodes --json --cert "$T/audrey.pem" --key "$T/audrey.key" | grep -q "$NODE" && ok "nodes --json as an auditor" ||
+	fail "nodes as auditor"
+$CTL queue --json --cert "$T/audrey.pem" --key "$T/audrey.key" | grep -q '"queue"' && ok "queue --json as an auditor" ||
+	fail "queue as auditor"
 
 if [ "$failures" -gt 0 ]; then
 	echo "--- coordinator log"; tail -20 "$T/coord.log"
