@@ -85,6 +85,7 @@ struct task {
 	struct sbx_image *img;
 	struct cg *cg;
 	struct sup *sup;
+	void *job; /* the unpack job in flight (freed here if the agent stops before it is done) */
 
 	/* fetching: item 0 is the image archive, 1..n the inputs */
 	size_t fetch_i;
@@ -337,6 +338,7 @@ static void task_free(struct task *t)
 		close(t->dirfd);
 	if (!t->img_borrowed)
 		sbx_image_free(t->img);
+	free(t->job);
 	cg_free(t->cg);
 	sup_free(t->sup);
 	offer_free(t->offer);
@@ -876,6 +878,7 @@ static void unpack_done(void *ud)
 	struct task *t = j->t;
 
 	free(j);
+	t->job = NULL;
 	t->busy = false;
 	if (t->dropped) {
 		task_drop(t);
@@ -959,9 +962,11 @@ static void start_unpack(struct task *t)
 			img_forget(a, t->offer->image);
 	}
 	t->busy = true;
+	t->job = j;
 	r = loop_pool_submit(a->pool, unpack_work, unpack_done, j);
 	if (r < 0) {
 		t->busy = false;
+		t->job = NULL;
 		free(j);
 		task_fail(t, "cannot queue the image unpack");
 	}
@@ -1135,8 +1140,8 @@ static void fill_record(struct task *t, struct usage_record *rec, const struct m
 	rec->replica = t->offer->replica;
 	fmt(rec->renter, sizeof(rec->renter), "%s",
 	    t->offer->renter[0] ? t->offer->renter : "unknown");
-	if (digest_parse(t->manifest[0] ? t->manifest : t->offer->image, rec->image) < 0)
-		digest_parse(t->offer->image, rec->image);
+	/* the image as the renter submitted it (the archive blob): what the coordinator checks */
+	digest_parse(t->offer->image, rec->image);
 	rec->cgroup_id = t->cg_id;
 	rec->start_ns = st->started_realtime_ns;
 	rec->cpu_ns = u->cpu_ns;
