@@ -1,6 +1,7 @@
 /* pay.c -- settlement wired into the coordinator: escrow at submit, Proof of Compute, quorum and payment of results, epochs, governance requests. */
 #include "pay.h"
 
+#include "blobs.h"
 #include "gov.h"
 #include "ledger.h"
 #include "sched.h"
@@ -16,6 +17,8 @@
 #include <aicn/record.h>
 #include <openssl/evp.h>
 
+#include <archive.h>
+#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ini.h>
@@ -33,6 +36,8 @@
 #define PAY_MAX_RESULTS 16 /* results of one task considered for a quorum */
 #define PAY_PARAMS_FILE_MAX ECON_PARAMS_TEXT_MAX
 #define NS_PER_S 1000000000LL
+#define PAY_INDEX_MAX (1 << 20) /* bytes of an image archive's index.json */
+#define PAY_IMAGES 16		/* image archive -> manifest digests remembered */
 
 struct pay {
 	struct coord *c;
@@ -49,6 +54,12 @@ struct pay {
 	unsigned pow_bits;   /* PoW difficulty in force */
 	uint64_t cp_size;    /* ledger size of the last checkpoint written */
 	uint64_t rnd;	     /* xorshift state: adaptive replication draws */
+	struct {
+		uint8_t archive[SHA256_LEN];  /* the task's image blob (what SUBMIT names) */
+		uint8_t manifest[SHA256_LEN]; /* its OCI manifest (what the agent's record names) */
+		bool known;
+	} images[PAY_IMAGES]; /* a small cache, replaced round robin */
+	unsigned next_image;
 };
 
 /* Pay's own tables: results waiting for (or decided by) a quorum. */
@@ -550,6 +561,80 @@ static void verifier_freep(struct key_verifier **v)
 	key_verifier_free(*v);
 }
 
+/*
+ * The OCI manifest digest of an image archive in the blob store: manifests[0] of the
+ * layout's index.json.  -ENOENT when the archive has none (a plain rootfs archive:
+ * the agent then names the archive digest itself).
+ */
+static int archive_manifest(struct pay *p, const char *image, uint8_t ret[SHA256_LEN])
+{
+	struct archive *a = NULL;
+	struct archive_entry *e;
+	_cleanup_free_ char *buf = NULL;
+	const cJSON *m, *d;
+	cJSON *idx = NULL;
+	uint64_t size = 0;
+	ssize_t n = 0;
+	int fd = -1, r = -ENOENT;
+
+	if (blobs_open_read(coord_blobs(p->c), image, &fd, &size) < 0)
+		return -ENOENT;
+	a = archive_read_new();
+	if (!a) {
+		close(fd);
+		return -ENOMEM;
+	}
+	archive_read_support_format_tar(a);
+	if (archive_read_open_fd(a, fd, 64 << 10) != ARCHIVE_OK)
+		goto out;
+	while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
+		const char *name = archive_entry_pathname(e);
+
+		if (!name || (strcmp(name, "index.json") != 0 && strcmp(name, "./index.json") != 0))
+			continue;
+		if (archive_entry_size(e) <= 0 || archive_entry_size(e) > PAY_INDEX_MAX)
+			break;
+		buf = malloc((size_t)archive_entry_size(e));
+		if (!buf) {
+			r = -ENOMEM;
+			break;
+		}
+		n = archive_read_data(a, buf, (size_t)archive_entry_size(e));
+		if (n != archive_entry_size(e))
+			break;
+		idx = cJSON_ParseWithLength(buf, (size_t)n);
+		m = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(idx, "manifests"), 0);
+		d = cJSON_GetObjectItemCaseSensitive(m, "digest");
+		if (cJSON_IsString(d) && digest_parse(d->valuestring, ret) == 0)
+			r = 0;
+		break;
+	}
+out:
+	cJSON_Delete(idx);
+	archive_read_free(a);
+	close(fd);
+	return r;
+}
+
+/* Whether the record's image is the task's: the archive digest itself or its manifest's. */
+static bool image_matches(struct pay *p, const char *image, const uint8_t archive[SHA256_LEN],
+			  const uint8_t rec_image[SHA256_LEN])
+{
+	unsigned i;
+
+	if (memcmp(archive, rec_image, SHA256_LEN) == 0)
+		return true;
+	for (i = 0; i < PAY_IMAGES; i++)
+		if (p->images[i].known && memcmp(p->images[i].archive, archive, SHA256_LEN) == 0)
+			return memcmp(p->images[i].manifest, rec_image, SHA256_LEN) == 0;
+	i = p->next_image++ % PAY_IMAGES;
+	if (archive_manifest(p, image, p->images[i].manifest) < 0)
+		return false;
+	memcpy(p->images[i].archive, archive, SHA256_LEN);
+	p->images[i].known = true;
+	return memcmp(p->images[i].manifest, rec_image, SHA256_LEN) == 0;
+}
+
 /* 0 valid, 1 refused (why says it), < 0 internal error. */
 static int poc_check(struct pay *p, const struct pay_result *r, const struct usage_record *rec,
 		     const uint8_t digest[32], const uint8_t rec_hash[32], char *why, size_t len)
@@ -588,7 +673,7 @@ static int poc_check(struct pay *p, const struct pay_result *r, const struct usa
 	if (spec_figures(r->spec, &f, NULL, 0) < 0 || canon_get_str(r->spec, "image", &image) < 0 ||
 	    digest_parse(image, img) < 0)
 		return say(why, len, 1, "the task's spec lacks its figures");
-	if (memcmp(img, rec->image, SHA256_LEN) != 0)
+	if (!image_matches(p, image, img, rec->image))
 		return say(why, len, 1, "the record ran another image");
 	/* the sandbox may be stricter than the spec, never looser */
 	if ((rec->limits.cpu_period_us &&

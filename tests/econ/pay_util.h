@@ -253,8 +253,9 @@ struct pw_usage {
 	int64_t start_s, end_s; /* node realtime, seconds after the offer */
 	int64_t cpu_ns, kernel_ns;
 	uint64_t seq;
-	uint8_t result; /* digest = 32 bytes of this value */
-	int signer;	/* node whose key signs (-1: the running node) */
+	uint8_t result;	   /* digest = 32 bytes of this value */
+	int signer;	   /* node whose key signs (-1: the running node) */
+	const char *image; /* the record's image digest (NULL: the task's) */
 };
 
 /* The agent's final record for run R, signed, and its PoW stamp at the offer's difficulty. */
@@ -277,7 +278,7 @@ static inline int pw_record(struct pw *w, int64_t task_id, struct pw_run *run,
 	snprintf(rec.task, sizeof(rec.task), "%lld", (long long)task_id);
 	rec.replica = run->replica;
 	snprintf(rec.renter, sizeof(rec.renter), "alice");
-	if (digest_parse(w->image, rec.image) < 0)
+	if (digest_parse(u->image ? u->image : w->image, rec.image) < 0)
 		return -EINVAL;
 	rec.cgroup_id = 42;
 	rec.start_ns = (uint64_t)(t0 + u->start_s * PW_S);

@@ -6,6 +6,7 @@
 #include <aicn/checkpoint.h>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define A PW_AICN
@@ -643,14 +644,79 @@ static void test_params_file(void)
 	stop();
 }
 
+/* An OCI layout archive: the agent's record names its manifest, SUBMIT names the archive. */
+static void test_image_manifest(void)
+{
+	static const char manifest[] =
+		"sha256:abababababababababababababababababababababababababababababababab";
+	static const char other[] =
+		"sha256:cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd";
+	struct pw_run run[1] = {0};
+	struct pw_usage u = honest(1, 0x77);
+	enum pay_verdict v;
+	char spec[1024], cmd[700], path[300], *data = NULL;
+	int64_t id;
+	size_t n = 0;
+	FILE *f;
+
+	start();
+	snprintf(path, sizeof(path), "%s/layout", w.dir);
+	CHECK_EQ(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/layout/index.json", w.dir);
+	f = fopen(path, "w");
+	CHECK(f);
+	fprintf(f,
+		"{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":"
+		"\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":500}]}",
+		manifest);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "tar -C '%s/layout' -cf '%s/img.tar' index.json", w.dir, w.dir);
+	CHECK_EQ(system(cmd), 0);
+	snprintf(path, sizeof(path), "%s/img.tar", w.dir);
+	f = fopen(path, "r");
+	CHECK(f);
+	data = malloc(1 << 16);
+	CHECK(data);
+	n = fread(data, 1, 1 << 16, f);
+	fclose(f);
+	CHECK(n > 0);
+	CHECK_EQ(blobs_put(coord_blobs(w.c), data, n, w.renter_id, BLOB_INPUT, PW_T0, 86400,
+			   w.image),
+		 0);
+	free(data);
+	CHECK_EQ(mint("alice", 10 * A), 0);
+	pw_spec(&w, 2 * A, 1, NULL, spec, sizeof(spec));
+	id = pw_submit(&w, spec, PW_T0, NULL, err, sizeof(err));
+	CHECK(id > 0);
+	CHECK_EQ(pw_offers(&w, id, PW_T0 + 10, run, 1), 1);
+	u.image = other;
+	CHECK_EQ(pw_record(&w, id, &run[0], &u), 0);
+	CHECK_EQ(pw_result(&w, id, &run[0], PW_T0 + 1912, &v, err, sizeof(err)), 0);
+	CHECK_EQ(v, PAY_REFUSED);
+	CHECK_STREQ(err, "the record ran another image");
+	u.image = manifest;
+	CHECK_EQ(pw_record(&w, id, &run[0], &u), 0);
+	CHECK_EQ(pw_result(&w, id, &run[0], PW_T0 + 1912, &v, err, sizeof(err)), 0);
+	CHECK_EQ(v, PAY_SETTLED);
+	CHECK_EQ(coord_flush(w.c), 0);
+	free_runs(run, 1);
+	stop();
+}
+
 int main(void)
 {
 	static const struct test_case cases[] = {
-		TEST(test_escrow_refused),	 TEST(test_full_life),
-		TEST(test_replay_pays_nothing),	 TEST(test_forged_refused),
-		TEST(test_lying_replica),	 TEST(test_pow_below_difficulty),
-		TEST(test_epoch_conserves_pool), TEST(test_governance),
-		TEST(test_params_file),		 {NULL, NULL},
+		TEST(test_escrow_refused),
+		TEST(test_full_life),
+		TEST(test_replay_pays_nothing),
+		TEST(test_forged_refused),
+		TEST(test_lying_replica),
+		TEST(test_pow_below_difficulty),
+		TEST(test_epoch_conserves_pool),
+		TEST(test_governance),
+		TEST(test_params_file),
+		TEST(test_image_manifest),
+		{NULL, NULL},
 	};
 
 	return harness_run(cases);
