@@ -15,3 +15,4 @@ BINS += $(B)/bin/aicn-pay-driver
 TEST_SCRIPTS += tests/econ/pay_kill9.sh
 TEST_SCRIPTS += tests/econ/admin_audit.sh
 $(eval $(call aicn_fuzz,fuzz_econ_params,tests/econ/fuzz_econ_params.c coordinator/econ_file.c coordinator/econ.c lib/canon.c))
+BENCHES += tests/bench/pay.sh
