@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # packages.sh -- build the .deb and .rpm packages, lint them, install the .debs on this machine, run the
 # installed programs, upgrade, remove and purge, and check that nothing is left behind.
-# aicn-timeout: 280
+# aicn-timeout: 420
 #
 # The .debs are built from source by `make deb` exactly as a release is (dpkg-buildpackage
 # compiles the shipped programs in a copy of the tree); the .rpms from the programs
