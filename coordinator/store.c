@@ -46,6 +46,14 @@ enum stmt_id {
 	S_BLOB_EXPIRED,
 	S_RATING_INSERT,
 	S_RATING_NODE,
+	S_ACCOUNT_NAME,
+	S_USAGE_GET,
+	S_TASK_LIST,
+	S_TASK_INPUT_ADD,
+	S_BLOB_AGENT_MAY,
+	S_BLOB_RENTER_MAY,
+	S_REPLICA_SET_TERMS,
+	S_REPLICA_TERMS,
 	S_SAVEPOINT,
 	S_RELEASE,
 	S_ROLLBACK_TO,
@@ -129,10 +137,32 @@ static const char *const stmt_sql[S_N] = {
 	[S_BLOB_EXPIRED] = "SELECT digest, size, owner, kind, created_at, expires_at, fetched_at "
 			   "FROM blobs b WHERE expires_at <= ?1 AND NOT EXISTS (SELECT 1 FROM "
 			   "tasks t WHERE t.image = b.digest AND t.state IN (0, 1)) "
+			   "AND NOT EXISTS (SELECT 1 FROM task_inputs i JOIN tasks t ON "
+			   "t.id = i.task_id WHERE i.digest = b.digest AND t.state IN (0, 1)) "
 			   "ORDER BY expires_at LIMIT 1024",
 	[S_RATING_INSERT] = "INSERT INTO ratings(task_id, account_id, node, stars, text, "
 			    "created_at) VALUES(?1,?2,?3,?4,?5,?6)",
 	[S_RATING_NODE] = "SELECT count(*), IFNULL(sum(stars), 0) FROM ratings WHERE node = ?1",
+	[S_ACCOUNT_NAME] = "SELECT name FROM accounts WHERE id = ?1",
+	[S_USAGE_GET] = "SELECT IFNULL(task_id, 0), record, record_hash, cpu_ns FROM "
+			"usage_records WHERE node = ?1 AND seq = ?2",
+	[S_TASK_LIST] = "SELECT id, account_id, IFNULL(client_ref,''), image, spec, cores, "
+			"memory, max_price, replicas, priority, deadline, state, attempts, "
+			"reason, submitted_at, finished_at, result_digest, exit_code FROM tasks "
+			"WHERE (?1 < 0 OR account_id = ?1) AND (?2 < 0 OR state = ?2) "
+			"ORDER BY id DESC LIMIT ?3",
+	[S_TASK_INPUT_ADD] = "INSERT OR IGNORE INTO task_inputs(task_id, digest) VALUES(?1, ?2)",
+	[S_BLOB_AGENT_MAY] = "SELECT 1 FROM replicas r JOIN tasks t ON t.id = r.task_id "
+			     "WHERE r.node = ?1 AND (t.image = ?2 OR EXISTS (SELECT 1 FROM "
+			     "task_inputs i WHERE i.task_id = t.id AND i.digest = ?2)) LIMIT 1",
+	[S_BLOB_RENTER_MAY] = "SELECT 1 WHERE EXISTS (SELECT 1 FROM blobs WHERE digest = ?2 "
+			      "AND owner = ?1) OR EXISTS (SELECT 1 FROM tasks WHERE "
+			      "account_id = ?1 AND result_digest = ?2) OR EXISTS (SELECT 1 FROM "
+			      "replicas r JOIN tasks t ON t.id = r.task_id WHERE t.account_id = ?1 "
+			      "AND r.result_digest = ?2)",
+	[S_REPLICA_SET_TERMS] = "UPDATE replicas SET price = ?2, pow_bits = ?3, offered_ns = ?4 "
+				"WHERE id = ?1",
+	[S_REPLICA_TERMS] = "SELECT price, pow_bits, offered_ns FROM replicas WHERE id = ?1",
 	[S_SAVEPOINT] = "SAVEPOINT op",
 	[S_RELEASE] = "RELEASE op",
 	[S_ROLLBACK_TO] = "ROLLBACK TO op",
@@ -227,6 +257,16 @@ static const struct store_migration core_migrations[] = {
 	 "  text TEXT NOT NULL,\n"
 	 "  created_at INTEGER NOT NULL);\n"
 	 "CREATE INDEX ratings_node ON ratings(node);\n"},
+	{2, "CREATE TABLE task_inputs(\n"
+	    "  task_id INTEGER NOT NULL REFERENCES tasks(id),\n"
+	    "  digest TEXT NOT NULL,               -- sha256:<hex> of an input blob\n"
+	    "  PRIMARY KEY(task_id, digest)) WITHOUT ROWID;\n"
+	    "CREATE INDEX task_inputs_digest ON task_inputs(digest);\n"
+	    "CREATE INDEX tasks_result ON tasks(result_digest);\n"
+	    "CREATE INDEX replicas_result ON replicas(result_digest);\n"
+	    "ALTER TABLE replicas ADD COLUMN price INTEGER NOT NULL DEFAULT 0;\n"
+	    "ALTER TABLE replicas ADD COLUMN pow_bits INTEGER NOT NULL DEFAULT 0;\n"
+	    "ALTER TABLE replicas ADD COLUMN offered_ns INTEGER NOT NULL DEFAULT 0;\n"},
 };
 
 struct store {
@@ -1264,4 +1304,150 @@ int store_node_rating(struct store *st, int64_t node, int32_t *ret_centi, uint32
 	*ret_centi = count ? (int32_t)(sum * 100 / count) : 0;
 	*ret_count = (uint32_t)count;
 	return 0;
+}
+
+/* --- lookups for the network front --- */
+
+int store_account_name(struct store *st, int64_t id, char *buf, size_t len)
+{
+	sqlite3_stmt *s = stmt_get(st, S_ACCOUNT_NAME);
+	int rc;
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		text_copy(buf, len, s, 0);
+	stmt_done(s);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqlite_errno(rc);
+}
+
+int store_usage_get(struct store *st, int64_t node, uint64_t seq, struct store_usage *ret)
+{
+	sqlite3_stmt *s = stmt_get(st, S_USAGE_GET);
+	const unsigned char *rec;
+	int rc, r = 0;
+
+	if (!s)
+		return -EIO;
+	if (seq > INT64_MAX)
+		return -ENOENT;
+	sqlite3_bind_int64(s, 1, node);
+	sqlite3_bind_int64(s, 2, (int64_t)seq);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		memset(ret, 0, sizeof(*ret));
+		ret->task_id = sqlite3_column_int64(s, 0);
+		rec = sqlite3_column_text(s, 1);
+		ret->record = strdup(rec ? (const char *)rec : "");
+		if (!ret->record)
+			r = -ENOMEM;
+		text_copy(ret->record_hash, sizeof(ret->record_hash), s, 2);
+		ret->cpu_ns = (uint64_t)sqlite3_column_int64(s, 3);
+	}
+	stmt_done(s);
+	if (r < 0)
+		return r;
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqlite_errno(rc);
+}
+
+void store_usage_clear(struct store_usage *u)
+{
+	if (u) {
+		free(u->record);
+		u->record = NULL;
+	}
+}
+
+int store_task_list(struct store *st, int64_t account, int state, unsigned limit, store_task_cb cb,
+		    void *userdata)
+{
+	sqlite3_stmt *s = stmt_get(st, S_TASK_LIST);
+	struct store_task t;
+	int rc, r = 0;
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, account);
+	sqlite3_bind_int64(s, 2, state);
+	sqlite3_bind_int64(s, 3, limit);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		r = task_from_row(s, &t);
+		if (r >= 0)
+			r = cb(&t, userdata);
+		store_task_clear(&t);
+		if (r < 0)
+			break;
+	}
+	stmt_done(s);
+	if (r < 0)
+		return r;
+	return rc == SQLITE_DONE ? 0 : sqlite_errno(rc);
+}
+
+int store_task_input_add(struct store *st, int64_t task_id, const char *digest)
+{
+	sqlite3_stmt *s;
+	int r = store_write_begin(st);
+
+	if (r < 0)
+		return r;
+	s = stmt_get(st, S_TASK_INPUT_ADD);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, task_id);
+	bind_text(s, 2, digest);
+	return step_done(s);
+}
+
+int store_blob_may_fetch(struct store *st, int is_agent, int64_t who, const char *digest)
+{
+	sqlite3_stmt *s = stmt_get(st, is_agent ? S_BLOB_AGENT_MAY : S_BLOB_RENTER_MAY);
+	int rc;
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, who);
+	bind_text(s, 2, digest);
+	rc = sqlite3_step(s);
+	stmt_done(s);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : sqlite_errno(rc);
+}
+
+int store_replica_set_terms(struct store *st, int64_t id, int64_t price, unsigned pow_bits,
+			    int64_t offered_ns)
+{
+	sqlite3_stmt *s;
+	int r = store_write_begin(st);
+
+	if (r < 0)
+		return r;
+	s = stmt_get(st, S_REPLICA_SET_TERMS);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, price);
+	sqlite3_bind_int64(s, 3, pow_bits);
+	sqlite3_bind_int64(s, 4, offered_ns);
+	return step_done(s);
+}
+
+int store_replica_terms(struct store *st, int64_t id, int64_t *ret_price, unsigned *ret_pow_bits,
+			int64_t *ret_offered_ns)
+{
+	sqlite3_stmt *s = stmt_get(st, S_REPLICA_TERMS);
+	int rc;
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*ret_price = sqlite3_column_int64(s, 0);
+		*ret_pow_bits = (unsigned)sqlite3_column_int64(s, 1);
+		*ret_offered_ns = sqlite3_column_int64(s, 2);
+	}
+	stmt_done(s);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqlite_errno(rc);
 }

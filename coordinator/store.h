@@ -168,6 +168,13 @@ int store_task_count(struct store *st, int state, int64_t *ret); /* state < 0: a
 typedef int (*store_task_cb)(const struct store_task *t, void *userdata);
 int store_task_foreach_active(struct store *st, store_task_cb cb, void *userdata);
 void store_task_clear(struct store_task *t); /* frees t->spec */
+/* Newest first, at most limit; account < 0 or state < 0: any. */
+int store_task_list(struct store *st, int64_t account, int state, unsigned limit, store_task_cb cb,
+		    void *userdata);
+/* An input blob of a task (SUBMIT "inputs"): agents placed on it may fetch it, GC keeps it. */
+int store_task_input_add(struct store *st, int64_t task_id, const char *digest);
+/* Account name (certificate CN) of an account id; -ENOENT if none. */
+int store_account_name(struct store *st, int64_t id, char *buf, size_t len);
 
 /* Replicas.  Assign fails with -EEXIST if (task, idx) or (task, node) already has a live row. */
 int store_replica_assign(struct store *st, int64_t task_id, uint32_t idx, int64_t node,
@@ -178,6 +185,11 @@ int store_replica_get(struct store *st, int64_t id, struct store_replica *ret);
 /* The live replica of (task, node), -ENOENT if none. */
 int store_replica_find_live(struct store *st, int64_t task_id, int64_t node,
 			    struct store_replica *ret);
+/* The terms an offer was sent with (replicas.price, .pow_bits, .offered_ns realtime). */
+int store_replica_set_terms(struct store *st, int64_t id, int64_t price, unsigned pow_bits,
+			    int64_t offered_ns);
+int store_replica_terms(struct store *st, int64_t id, int64_t *ret_price, unsigned *ret_pow_bits,
+			int64_t *ret_offered_ns);
 typedef int (*store_replica_cb)(const struct store_replica *r, void *userdata);
 /* Live replicas (all when task_id < 0), or every replica of one task with all = 1. */
 int store_replica_foreach(struct store *st, int64_t task_id, int all, store_replica_cb cb,
@@ -193,6 +205,17 @@ int store_replica_foreach_node(struct store *st, int64_t node, store_replica_cb 
 int store_usage_insert(struct store *st, int64_t node, uint64_t seq, int64_t task_id,
 		       const char *record, const char *record_hash, uint64_t cpu_ns, int64_t now);
 int store_usage_count(struct store *st, int64_t node, int64_t *ret);
+
+/* The usage record stored for (node, seq). */
+struct store_usage {
+	int64_t task_id;      /* usage_records.task_id: 0 for a heartbeat record */
+	char *record;	      /* usage_records.record: the signed line as received (malloc'd) */
+	char record_hash[65]; /* usage_records.record_hash: hex SHA-256 of the line */
+	uint64_t cpu_ns;      /* usage_records.cpu_ns */
+};
+/* -ENOENT when the node has no record with that sequence. */
+int store_usage_get(struct store *st, int64_t node, uint64_t seq, struct store_usage *ret);
+void store_usage_clear(struct store_usage *u); /* frees u->record */
 
 /* Blob metadata (the bytes live in blobs.c's directory). */
 enum blob_kind {
@@ -212,6 +235,12 @@ int store_blob_put(struct store *st, const struct store_blob *b); /* upsert, ext
 int store_blob_get(struct store *st, const char *digest, struct store_blob *ret);
 int store_blob_fetched(struct store *st, const char *digest, int64_t now, int64_t expires_at);
 int store_blob_delete(struct store *st, const char *digest);
+/*
+ * Whether a peer may download DIGEST (docs/protocol.md, "Blobs"): an agent
+ * (is_agent, who = node row id) the image and inputs of tasks placed on it; a
+ * renter (who = account id) what it uploaded and its own tasks' results.  1, 0 or <0.
+ */
+int store_blob_may_fetch(struct store *st, int is_agent, int64_t who, const char *digest);
 /* Blobs expired at NOW that no unfinished task references as its image. */
 typedef int (*store_blob_cb)(const struct store_blob *b, void *userdata);
 int store_blob_foreach_expired(struct store *st, int64_t now, store_blob_cb cb, void *userdata);

@@ -28,14 +28,30 @@
 #define TASK_MAX_PRIORITY 9
 #define RATE_TEXT_MAX 1024
 #define NODE_MAX_RUNNING 65536
+#define TASK_MAX_INPUTS 64
+#define TASK_INPUT_PATH_MAX 256
 
 struct coord {
 	struct coord_params p;
 	struct store *st;
 	struct sched *sc;
 	struct blobs *bl;
-	uint64_t active; /* unfinished tasks */
+	uint64_t active;	 /* unfinished tasks */
+	coord_task_hook_fn hook; /* told of every task state change */
+	void *hook_ud;
 };
+
+void coord_set_task_hook(struct coord *c, coord_task_hook_fn fn, void *ud)
+{
+	c->hook = fn;
+	c->hook_ud = ud;
+}
+
+static void task_changed(struct coord *c, int64_t task_id, int state)
+{
+	if (c->hook)
+		c->hook(c->hook_ud, task_id, state);
+}
 
 static const char *const task_names[TASK_STATE_N] = {"queued", "running",   "done",
 						     "failed", "cancelled", "expired"};
@@ -225,8 +241,102 @@ static int check_members(const cJSON *o, const char *const *known, char *err, si
 static const char *const submit_fields[] = {
 	"image",	   "command",	"env",	    "cores",	  "memory",    "max_wall_seconds",
 	"max_cpu_seconds", "max_price", "location", "min_rating", "providers", "policy",
-	"replicas",	   "priority",	"deadline", "client_ref", NULL,
+	"replicas",	   "priority",	"deadline", "client_ref", "inputs",    NULL,
 };
+
+/* An input's place under the task's /work/in: relative, no "." or ".." or empty parts. */
+static bool is_input_path(const char *s)
+{
+	size_t n = strlen(s), part = 0;
+
+	if (!n || n > TASK_INPUT_PATH_MAX || s[0] == '/')
+		return false;
+	for (size_t i = 0; i <= n; i++) {
+		if (s[i] == '/' || !s[i]) {
+			if (!part || (part == 1 && s[i - 1] == '.') ||
+			    (part == 2 && s[i - 1] == '.' && s[i - 2] == '.'))
+				return false;
+			part = 0;
+			continue;
+		}
+		if (!isalnum((unsigned char)s[i]) && !strchr("._-+", s[i]))
+			return false;
+		part++;
+	}
+	return true;
+}
+
+/* SUBMIT "inputs": [{digest, path}], each an uploaded blob; the spec keeps {digest, path, size}. */
+static int inputs_parse(struct coord *c, const cJSON *in, cJSON **ret, char *err, size_t errlen)
+{
+	const cJSON *it;
+	cJSON *arr;
+	int n = cJSON_IsArray(in) ? cJSON_GetArraySize(in) : -1, i = 0;
+
+	if (n < 0 || n > TASK_MAX_INPUTS)
+		return fail(err, errlen, -EINVAL,
+			    "inputs: must be an array of at most %d {digest, path} objects",
+			    TASK_MAX_INPUTS);
+	arr = cJSON_CreateArray();
+	if (!arr)
+		return -ENOMEM;
+	cJSON_ArrayForEach (it, in) {
+		static const char *const fields[] = {"digest", "path", NULL};
+		const char *digest = NULL, *path = NULL;
+		struct store_blob sb;
+		uint8_t dig[SHA256_LEN];
+		cJSON *o;
+		int r;
+
+		if (!cJSON_IsObject(it)) {
+			cJSON_Delete(arr);
+			return fail(err, errlen, -EINVAL, "inputs[%d]: must be an object", i);
+		}
+		r = check_members(it, fields, err, errlen);
+		if (r >= 0 &&
+		    (canon_get_str(it, "digest", &digest) < 0 || digest_parse(digest, dig) < 0))
+			r = fail(err, errlen, -EINVAL,
+				 "inputs[%d].digest: must be sha256:<64 hex digits>", i);
+		if (r >= 0 && (canon_get_str(it, "path", &path) < 0 || !is_input_path(path)))
+			r = fail(err, errlen, -EINVAL,
+				 "inputs[%d].path: a relative path of at most %d bytes of "
+				 "[A-Za-z0-9._+-] parts, no . or .. parts",
+				 i, TASK_INPUT_PATH_MAX);
+		for (const cJSON *p = arr->child; r >= 0 && p; p = p->next) {
+			const char *q = cJSON_GetObjectItemCaseSensitive(p, "path")->valuestring;
+
+			if (strcmp(q, path) == 0)
+				r = fail(err, errlen, -EINVAL,
+					 "inputs[%d].path: \"%.64s\" given twice", i, path);
+		}
+		if (r >= 0) {
+			r = blobs_has(c->bl, digest);
+			if (r == 0)
+				r = fail(err, errlen, -EINVAL,
+					 "inputs[%d].digest: unknown blob %.80s (upload it first)",
+					 i, digest);
+			else if (r > 0)
+				r = store_blob_get(c->st, digest, &sb);
+			if (r < 0 && err && !err[0])
+				fail(err, errlen, r, "inputs[%d]: blob lookup failed", i);
+		}
+		if (r < 0) {
+			cJSON_Delete(arr);
+			return r;
+		}
+		o = cJSON_CreateObject();
+		if (!o || !cJSON_AddStringToObject(o, "digest", digest) ||
+		    !cJSON_AddStringToObject(o, "path", path) ||
+		    canon_add_u64(o, "size", sb.size) < 0 || !cJSON_AddItemToArray(arr, o)) {
+			cJSON_Delete(o);
+			cJSON_Delete(arr);
+			return -ENOMEM;
+		}
+		i++;
+	}
+	*ret = arr;
+	return 0;
+}
 
 static int add_i64(cJSON *o, const char *key, int64_t v)
 {
@@ -256,7 +366,8 @@ static int submit_parse(struct coord *c, const cJSON *req, int64_t now, struct s
 			int64_t *ret_max_cost, cJSON **ret_spec, char *err, size_t errlen)
 {
 	const char *image, *location, *policy, *client_ref;
-	const cJSON *cmd, *env, *prov, *it;
+	const cJSON *cmd, *env, *prov, *it, *inputs;
+	cJSON *inputs_spec = NULL;
 	int64_t cores, memory, wall, cpu, price, rating, replicas, prio, deadline;
 	uint32_t fitting = 0, prov_max_cores = 0;
 	uint64_t prov_max_mem = 0, cmd_bytes = 0;
@@ -455,12 +566,24 @@ static int submit_parse(struct coord *c, const cJSON *req, int64_t now, struct s
 	if (cost > INT64_MAX)
 		return fail(err, errlen, -EINVAL, "max_price x max_cpu_seconds: too large");
 	*ret_max_cost = (int64_t)cost;
+	inputs = cJSON_GetObjectItemCaseSensitive(req, "inputs");
+	if (inputs) {
+		r = inputs_parse(c, inputs, &inputs_spec, err, errlen);
+		if (r < 0)
+			return r;
+	}
 
 	spec = cJSON_CreateObject();
-	if (!spec)
+	if (!spec) {
+		cJSON_Delete(inputs_spec);
 		return -ENOMEM;
+	}
 	r = 0;
-	if (!cJSON_AddStringToObject(spec, "image", image))
+	if (inputs_spec && !cJSON_AddItemToObject(spec, "inputs", inputs_spec)) {
+		cJSON_Delete(inputs_spec);
+		r = -ENOMEM;
+	}
+	if (r >= 0 && !cJSON_AddStringToObject(spec, "image", image))
 		r = -ENOMEM;
 	if (r >= 0)
 		r = copy_member(spec, req, "command");
@@ -604,6 +727,14 @@ int coord_submit(struct coord *c, int64_t account, const cJSON *req, int64_t now
 				    "client_ref: already used by task %lld with a different spec",
 				    (long long)existing);
 	} else {
+		const cJSON *in = cJSON_GetObjectItemCaseSensitive(req, "inputs"), *it;
+
+		cJSON_ArrayForEach (it, in)
+			if (r >= 0)
+				r = store_task_input_add(
+					c->st, st_t.id,
+					cJSON_GetObjectItemCaseSensitive(it, "digest")
+						->valuestring);
 		if (r >= 0) {
 			t.id = st_t.id;
 			t.state = TASK_QUEUED;
@@ -640,8 +771,10 @@ static int set_task_state(struct coord *c, struct sched_task *t, enum task_state
 		return -EINVAL;
 	r = store_task_set_state(c->st, t->id, to, t->attempts, reason ? reason : "",
 				 to >= TASK_DONE ? now : 0);
-	if (r >= 0)
+	if (r >= 0) {
 		t->state = to;
+		task_changed(c, t->id, to);
+	}
 	return r;
 }
 
@@ -749,8 +882,10 @@ static int place_cb(void *userdata, struct sched_task *t, uint32_t idx, const st
 	if (r >= 0)
 		r = action_add(x->actions, COORD_OFFER, n->id, t->id, idx, rid);
 	r = store_op_end(c->st, r);
-	if (r >= 0 && !waiting)
+	if (r >= 0 && !waiting && t->state != TASK_RUNNING) {
 		t->state = TASK_RUNNING;
+		task_changed(c, t->id, TASK_RUNNING);
+	}
 	return r;
 }
 

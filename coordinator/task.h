@@ -61,6 +61,14 @@ struct coord_actions {
 struct coord;
 
 void coord_params_default(struct coord_params *ret);
+
+/*
+ * Told of every task state change as it is written into the open batch (the
+ * batch may still be undone): the front uses it to wake watchers and to close
+ * settlement of final tasks before the flush.
+ */
+typedef void (*coord_task_hook_fn)(void *ud, int64_t task_id, int state);
+void coord_set_task_hook(struct coord *c, coord_task_hook_fn fn, void *ud);
 /*
  * Open the store (migrating it) and the blob directory, and rebuild the
  * scheduler: nodes start offline with a grace of heartbeat_timeout from NOW to
