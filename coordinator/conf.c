@@ -409,6 +409,18 @@ static char *conf_reader(char *str, int num, void *stream)
 	memcpy(str, start, n);
 	str[n] = '\0';
 	p->pos += n;
+	/* inih reports nothing for a section without keys: check every header here. */
+	{
+		const char *h = str + strspn(str, " \t");
+
+		if (*h == '[' && strncmp(h, "[coordinator]", 13) != 0) {
+			size_t hl = strcspn(h, "]\r\n");
+
+			conf_fail(p, "unknown section %.*s] (only [coordinator])", (int)MIN(hl, 64),
+				  h);
+			return NULL;
+		}
+	}
 	return str;
 }
 

@@ -1225,9 +1225,10 @@ static int h_submit(struct net_conn *c, const struct proto_msg *m, void *ud)
 		return -ENOMEM;
 	}
 	f->need_sched = true;
-	flog(f, LOG_LVL_INFO, "task %s submitted by %s",
-	     cJSON_GetObjectItemCaseSensitive(reply, "task_id")->valuestring,
-	     net_conn_peer(c)->name);
+	if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "duplicate")))
+		flog(f, LOG_LVL_INFO, "task %s submitted by %s",
+		     cJSON_GetObjectItemCaseSensitive(reply, "task_id")->valuestring,
+		     net_conn_peer(c)->name);
 	return q_reply(p, m->id, reply);
 }
 

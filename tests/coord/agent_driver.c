@@ -316,7 +316,13 @@ static int h_error(struct net_conn *c _unused_, const struct proto_msg *m, void 
 
 static void on_ready(struct net_client *cl _unused_, struct net_conn *c _unused_, void *ud)
 {
-	event(ud, "READY");
+	struct driver *d = ud;
+
+	event(d, "READY");
+	/* Results not acknowledged before a disconnect are sent again (a real agent's outbox). */
+	for (int i = 0; i < MAX_TASKS; i++)
+		if (d->tasks[i].used && d->tasks[i].result_ref)
+			finish(NULL, &d->tasks[i]);
 }
 
 static void on_term(int signo _unused_, void *ud)

@@ -14,3 +14,6 @@ $(eval $(call aicn_fuzz,fuzz_submit,tests/coord/fuzz_submit.c coordinator/task.c
 # The network front through the real daemon: a protocol-level agent driver and wire tests.
 $(eval $(call aicn_link,$(B)/bin/aicn-coord-agent-driver,tests/coord/agent_driver.c,aicn))
 BINS += $(B)/bin/aicn-coord-agent-driver
+TEST_SCRIPTS += tests/coord/front_wire.sh
+TEST_SCRIPTS += tests/coord/front_restart.sh
+TEST_SCRIPTS += tests/coord/check_config.sh

@@ -71,7 +71,7 @@ static void test_migrations(void)
 	setup();
 	CHECK_EQ(store_open(db, 0, &st), 0);
 	CHECK_EQ(store_schema_version(st, "core", &v), 0);
-	CHECK_EQ(v, 1);
+	CHECK_EQ(v, 2); /* v2: task_inputs, offer terms */
 	CHECK_EQ(store_migrate(st, "ledger", ledger, 1), 0);
 	CHECK_EQ(store_migrate(st, "ledger", ledger, 2), 0); /* only step 2 runs */
 	CHECK_EQ(store_migrate(st, "ledger", ledger, 2), 0); /* idempotent */

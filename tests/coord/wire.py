@@ -64,8 +64,9 @@ class Peer:
         rid = self.send(obj)
         if obj["type"] == "HELLO":
             return self.recv()
-        return self.wait(lambda m: m.get("ref") == rid and m["type"] in ("REPLY", "ACK", "ERROR"),
-                         timeout)
+        # An ERROR without "ref" answers a message whose id could not be read (bad JSON).
+        return self.wait(lambda m: (m.get("ref") == rid and m["type"] in ("REPLY", "ACK", "ERROR"))
+                         or (m["type"] == "ERROR" and "ref" not in m), timeout)
 
     def call(self, typ, **fields):
         d = {"type": typ}
