@@ -2,6 +2,7 @@
 #include "conf.h"
 
 #include <aicn/compiler.h>
+#include <aicn/fileio.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -430,7 +431,6 @@ int coord_conf_load(struct coord_conf *c, const char *path, char *err, size_t er
 	_cleanup_close_ int fd = -1;
 	_cleanup_free_ char *buf = NULL;
 	struct stat sb;
-	ssize_t n;
 	size_t got = 0;
 	int r;
 
@@ -440,15 +440,10 @@ int coord_conf_load(struct coord_conf *c, const char *path, char *err, size_t er
 		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(-r));
 		return r;
 	}
-	if (!S_ISREG(sb.st_mode) || sb.st_size > CONF_FILE_MAX) {
-		snprintf(err, errlen, "%s: not a regular file of at most 1 MiB", path);
+	if (!S_ISREG(sb.st_mode) || read_fd_all(fd, CONF_FILE_MAX, &buf, &got) < 0) {
+		snprintf(err, errlen, "%s: not a readable regular file of at most 1 MiB", path);
 		return -EINVAL;
 	}
-	buf = malloc((size_t)sb.st_size + 1);
-	if (!buf)
-		return -ENOMEM;
-	while (got < (size_t)sb.st_size && (n = read(fd, buf + got, (size_t)sb.st_size - got)) > 0)
-		got += (size_t)n;
 	p.text = buf;
 	p.len = got;
 	r = ini_parse_stream(conf_reader, &p, ini_cb, &p);
