@@ -51,6 +51,7 @@ struct live {
 	uint64_t cpu_sent;		  /* sum in the last UPDATE */
 	uint64_t cpu_sent_ms;		  /* loop time of that UPDATE */
 	int64_t started_ns;		  /* realtime of the first "running", 0 = not yet */
+	bool start_sent;		  /* watchers were told it started (wall_ns) */
 	bool dirty;			  /* in f->dirty */
 	struct watch *watchers;
 	struct live *hnext;
@@ -331,7 +332,8 @@ static int live_update(struct front *f, struct live *l, bool force_cpu)
 		return r;
 	store_task_clear(&t);
 	final = t.state >= TASK_DONE;
-	changed = t.state != l->sent_state;
+	/* A start is news too: the first UPDATE with wall_ns says the sandbox runs. */
+	changed = t.state != l->sent_state || (l->started_ns && !l->start_sent);
 	if (!changed && (cpu == l->cpu_sent || (!force_cpu && ms - l->cpu_sent_ms < UPDATE_CPU_MS)))
 		return 0;
 	snprintf(id, sizeof(id), "%lld", (long long)l->task_id);
@@ -355,6 +357,7 @@ static int live_update(struct front *f, struct live *l, bool force_cpu)
 			watch_remove(f, w);
 	}
 	l->sent_state = t.state;
+	l->start_sent = l->started_ns != 0;
 	l->cpu_sent = cpu;
 	l->cpu_sent_ms = ms;
 	return 0;

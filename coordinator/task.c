@@ -283,7 +283,7 @@ static int inputs_parse(struct coord *c, const cJSON *in, cJSON **ret, char *err
 	cJSON_ArrayForEach (it, in) {
 		static const char *const fields[] = {"digest", "path", NULL};
 		const char *digest = NULL, *path = NULL;
-		struct store_blob sb;
+		struct store_blob sb = {0};
 		uint8_t dig[SHA256_LEN];
 		cJSON *o;
 		int r;

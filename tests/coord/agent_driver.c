@@ -380,25 +380,25 @@ int main(int argc, char **argv)
 			tc.key_file = optarg;
 			break;
 		case 'p':
-			cc.port = (uint16_t)atoi(optarg);
+			cc.port = (uint16_t)(int)strtol(optarg, NULL, 10);
 			break;
 		case 'n':
-			cores = atoll(optarg);
+			cores = strtoll(optarg, NULL, 10);
 			break;
 		case 'M':
-			mem_mb = atoll(optarg);
+			mem_mb = strtoll(optarg, NULL, 10);
 			break;
 		case 'P':
-			price = atoll(optarg);
+			price = strtoll(optarg, NULL, 10);
 			break;
 		case 'L':
 			location = optarg;
 			break;
 		case 'f':
-			perf = atoll(optarg);
+			perf = strtoll(optarg, NULL, 10);
 			break;
 		case 'T':
-			max_tasks = atoll(optarg);
+			max_tasks = strtoll(optarg, NULL, 10);
 			break;
 		case 'w':
 			window = optarg;
@@ -407,7 +407,7 @@ int main(int argc, char **argv)
 			logpath = optarg;
 			break;
 		case 'F':
-			d.finish_ms = atoi(optarg);
+			d.finish_ms = (int)strtol(optarg, NULL, 10);
 			break;
 		case 'R':
 			d.reject = optarg;
@@ -416,7 +416,7 @@ int main(int argc, char **argv)
 			d.fail = optarg;
 			break;
 		case 'e':
-			d.exit_code = atoi(optarg);
+			d.exit_code = (int)strtol(optarg, NULL, 10);
 			break;
 		case 's':
 			d.seq = strtoull(optarg, NULL, 10);

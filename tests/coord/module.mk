@@ -17,3 +17,4 @@ BINS += $(B)/bin/aicn-coord-agent-driver
 TEST_SCRIPTS += tests/coord/front_wire.sh
 TEST_SCRIPTS += tests/coord/front_restart.sh
 TEST_SCRIPTS += tests/coord/check_config.sh
+BENCHES += tests/bench/submit_start.sh
