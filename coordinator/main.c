@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #define EXIT_USAGE 2
+#define LISTEN_RETRIES 100 /* x 100 ms */
 
 struct daemon {
 	struct loop *loop;
@@ -227,7 +228,21 @@ static int run(struct coord_conf *cf)
 		log_errno(LOG_LVL_ERR, r, "cannot set up signals");
 		goto out;
 	}
-	fd = loop_tcp_listen(cf->listen_host, port, 4096, &port);
+	/*
+	 * After a kill -9 the previous process's io_uring may hold its listening
+	 * socket for a moment while the kernel tears the ring down: retry briefly.
+	 */
+	for (int i = 0;; i++) {
+		struct timespec ts = {0, 100 * 1000000L};
+
+		fd = loop_tcp_listen(cf->listen_host, port, 4096, &port);
+		if (fd != -EADDRINUSE || i >= LISTEN_RETRIES)
+			break;
+		if (i == 0)
+			log_info("%s is still in use; retrying for up to %d s", cf->listen,
+				 LISTEN_RETRIES / 10);
+		nanosleep(&ts, NULL);
+	}
 	if (fd < 0) {
 		log_errno(LOG_LVL_ERR, fd, "cannot listen on %s", cf->listen);
 		goto out;
