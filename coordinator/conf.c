@@ -18,6 +18,7 @@
 #define CONF_FILE_MAX (1 << 20)
 #define CONF_PATH_MAX 1024
 #define CONF_NETWORK_MAX 64
+#define HEARTBEAT_MIN 1
 
 enum conf_key {
 	K_LISTEN,
@@ -310,9 +311,9 @@ static int handle_key(struct conf_parse *p, enum conf_key k, const char *v)
 		return set_str(&c->network, v) < 0 ? (p->error = -ENOMEM) : 0;
 	}
 	case K_HEARTBEAT_TIMEOUT:
-		if (parse_duration(v, 86400, &d) < 0 || d < 1)
-			return conf_fail(p, "%s: '%.200s': a duration from 1s to 1d (e.g. 30s)",
-					 key, v);
+		if (parse_duration(v, 86400, &d) < 0 || d < HEARTBEAT_MIN)
+			return conf_fail(p, "%s: '%.200s': a duration from %ds to 1d (e.g. 30s)",
+					 key, v, HEARTBEAT_MIN);
 		c->heartbeat_timeout = d;
 		return 0;
 	case K_BLOB_RETENTION:
@@ -374,10 +375,7 @@ static int ini_cb(void *user, const char *section, const char *name, const char 
 	for (int k = 0; k < K_N; k++) {
 		if (strcmp(name, key_names[k]) != 0)
 			continue;
-		if (p->set_at[k]) {
-			conf_fail(p, "%s: already set on line %d", name, p->set_at[k]);
-			return 0;
-		}
+		/* A repeated key: the last one wins (like systemd units), each value checked. */
 		p->set_at[k] = p->line;
 		handle_key(p, (enum conf_key)k, value);
 		return !p->error;

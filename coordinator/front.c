@@ -635,6 +635,19 @@ static struct peer *agent_of(struct net_conn *c, const struct proto_msg *m)
 		q_error(p, m->id, "register_required", "send REGISTER first");
 		return NULL;
 	}
+	/* Any message of a registered node shows it is alive, not only HEARTBEAT. */
+	if (p) {
+		struct sched_node *n = sched_node_get(coord_sched(p->f->c), p->node);
+
+		coord_node_heartbeat(p->f->c, p->node, now_s());
+		if (n && !n->online && node_peer(p->f, p->node) == p) {
+			/* Declared lost while silent, but still connected: it may take work again. */
+			sched_node_online(coord_sched(p->f->c), p->node, true);
+			p->f->need_sched = true;
+			flog(p->f, LOG_LVL_INFO, "node %lld is back (a message after %s)",
+			     (long long)p->node, "its heartbeat timeout");
+		}
+	}
 	return p;
 }
 
@@ -1560,12 +1573,35 @@ static int h_no_settlement(struct net_conn *c, const struct proto_msg *m, void *
 static void tick_run(struct loop_timer *t, void *ud)
 {
 	struct front *f = ud;
+	struct sched *sc = coord_sched(f->c);
+	int64_t now = now_s();
 	int r;
 
 	loop_timer_arm(t, f->cfg.tick_ms);
 	if (f->fatal)
 		return;
-	r = coord_tick(f->c, now_s(), &f->actions);
+	/*
+	 * A connected node without work counts as alive: heartbeat_timeout is for
+	 * nodes holding slots (they report every few seconds while running), so a
+	 * short timeout never flaps idle providers between their 10 s HEARTBEATs.
+	 */
+	for (size_t i = 1; i < f->nby_node; i++) {
+		const struct sched_node *n = f->by_node[i] ? sched_node_get(sc, (int64_t)i) : NULL;
+
+		if (n && n->online && !n->tasks)
+			coord_node_heartbeat(f->c, (int64_t)i, now);
+	}
+	/* Say which nodes coord_tick() is about to declare lost (the core does not log). */
+	for (unsigned i = 0; i < sched_node_count(sc); i++) {
+		const struct sched_node *n = sched_node_at(sc, i);
+
+		if (n->known && (n->online || n->tasks) &&
+		    now - n->last_seen > f->cfg.heartbeat_timeout)
+			flog(f, LOG_LVL_INFO,
+			     "node %lld lost: no message for %lld s; %u slot(s) requeued",
+			     (long long)n->id, (long long)(now - n->last_seen), n->tasks);
+	}
+	r = coord_tick(f->c, now, &f->actions);
 	if (r < 0)
 		flog(f, LOG_LVL_ERR, "periodic pass failed: %s", strerror(-r));
 	/* Watchers get the live CPU time at least once a second. */

@@ -21,13 +21,14 @@ struct front;
 
 struct front_config {
 	struct loop *loop;
-	struct tls_ctx *tls;	/* server context; peer roles agent, renter, auditor */
-	int listen_fd;		/* bound and listening; owned from now on */
-	unsigned max_conns;	/* connections before new ones are refused */
-	unsigned tick_ms;	/* periodic scheduling and housekeeping */
-	int64_t blob_retention; /* s an uploaded blob is kept */
-	int64_t result_grace;	/* s a result blob is kept after the renter fetched it */
-	unsigned sched_max;	/* placements per pass */
+	struct tls_ctx *tls;	   /* server context; peer roles agent, renter, auditor */
+	int listen_fd;		   /* bound and listening; owned from now on */
+	unsigned max_conns;	   /* connections before new ones are refused */
+	unsigned tick_ms;	   /* periodic scheduling and housekeeping */
+	int64_t blob_retention;	   /* s an uploaded blob is kept */
+	int64_t result_grace;	   /* s a result blob is kept after the renter fetched it */
+	unsigned sched_max;	   /* placements per pass */
+	int64_t heartbeat_timeout; /* s of silence before a node is lost (as in coord_params) */
 	struct coord *coord;
 	struct pay *pay; /* settlement, NULL = none (tests of the core only) */
 	void (*log)(void *ud, enum log_level level, const char *line);

@@ -254,6 +254,7 @@ static int run(struct coord_conf *cf)
 	fc.tick_ms = cf->tick_ms;
 	fc.blob_retention = cf->blob_retention;
 	fc.result_grace = cf->result_grace;
+	fc.heartbeat_timeout = cf->heartbeat_timeout;
 	fc.coord = c;
 	fc.log = log_line;
 	r = front_new(&fc, &fr);
@@ -263,6 +264,11 @@ static int run(struct coord_conf *cf)
 	}
 	if (cf->port_file && (r = write_port(cf->port_file, port)) < 0)
 		log_errno(LOG_LVL_WARN, r, "cannot write %s", cf->port_file);
+	if (cf->heartbeat_timeout < 15)
+		log_warn(
+			"heartbeat_timeout %llds is shorter than 15 s: agents send HEARTBEAT every 10 s, "
+			"so idle nodes will be marked lost between heartbeats",
+			(long long)cf->heartbeat_timeout);
 	log_info("aicn-coordinator %s listening on %s port %u as %s, state in %s", AICN_VERSION,
 		 cf->listen_host, port, tls_ctx_self(d.tls)->name, cf->state_dir);
 	r = loop_run(d.loop);

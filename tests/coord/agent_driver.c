@@ -50,6 +50,8 @@ struct driver {
 	int finish_ms; /* -1: never finish */
 	const char *reject, *fail;
 	int exit_code;
+	int64_t cores;
+	struct loop_timer *hb;
 	char node_id[NODE_ID_HEX_LEN + 1];
 	struct key_signer *signer;
 	uint64_t seq;
@@ -325,6 +327,25 @@ static void on_ready(struct net_client *cl _unused_, struct net_conn *c _unused_
 			finish(NULL, &d->tasks[i]);
 }
 
+static void heartbeat(struct loop_timer *t, void *ud)
+{
+	struct driver *d = ud;
+	cJSON *m = proto_new(PROTO_HEARTBEAT), *arr = cJSON_CreateArray();
+	int64_t used = 0;
+
+	for (int i = 0; i < MAX_TASKS; i++)
+		if (d->tasks[i].used) {
+			cJSON_AddItemToArray(arr, cJSON_CreateString(d->tasks[i].id));
+			used++;
+		}
+	canon_add_i64(m, "free_cores", used < d->cores ? d->cores - used : 0);
+	cJSON_AddItemToObject(m, "running", arr);
+	if (net_client_conn(d->cl))
+		net_client_send(d->cl, m, NULL);
+	cJSON_Delete(m);
+	loop_timer_arm(t, 2000);
+}
+
 static void on_term(int signo _unused_, void *ud)
 {
 	loop_stop(((struct driver *)ud)->loop);
@@ -481,10 +502,14 @@ int main(int argc, char **argv)
 	if (window)
 		cJSON_AddStringToObject(d.reg, "window", window);
 	update_register(&d);
+	d.cores = cores;
+	if (loop_timer_new(d.loop, heartbeat, &d, &d.hb) == 0)
+		loop_timer_arm(d.hb, 2000);
 	net_client_start(d.cl);
 	loop_run(d.loop);
 	for (int i = 0; i < MAX_TASKS; i++)
 		loop_timer_free(d.tasks[i].timer);
+	loop_timer_free(d.hb);
 	d.cl = net_client_free(d.cl);
 	d.loop = loop_free(d.loop);
 	cJSON_Delete(d.reg);

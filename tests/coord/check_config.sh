@@ -28,7 +28,7 @@ expect_bad() {
 }
 expect_bad "colour = blue" "unknown key 'colour'"
 expect_bad "heartbeat_timeout = 5x" "heartbeat_timeout"
-expect_bad "heartbeat_timeout = 0" "heartbeat_timeout"
+expect_bad "heartbeat_timeout = 0" "from 1s to 1d"
 expect_bad "retry_cap = -1" "retry_cap"
 expect_bad "retry_cap = 1000" "retry_cap"
 expect_bad "tick_ms = 1" "tick_ms"
@@ -41,7 +41,11 @@ expect_bad "network = Bad Name" "network"
 expect_bad "log_level = loud" "log_level"
 expect_bad "blob_retention = 10s" "blob_retention"
 expect_bad "[agent]" "unknown section"
-expect_bad "tick_ms = 100" "tick_ms: already set on line 8" dup
+# a repeated key: the last one wins, and each value is checked
+write_conf 127.0.0.1:0 "tick_ms = 300"
+out=$("$C" --config "$T/coord.conf" --check-config 2>&1) || fail "a repeated key was refused: $out"
+echo "$out" | grep -q "^tick_ms = 300$" || fail "the last tick_ms does not win: $out"
+expect_bad "tick_ms = 5" "tick_ms: '5'" dup
 expect_bad "this is not ini" "syntax error"
 
 # files that do not exist or do not fit

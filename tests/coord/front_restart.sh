@@ -10,7 +10,7 @@ issue renter alice
 issue agent prov1
 write_conf
 start_coord
-write_conf "127.0.0.1:$PORT" "heartbeat_timeout = 10s"
+write_conf "127.0.0.1:$PORT" "heartbeat_timeout = 15s"
 start_agent prov1 --cores 2 --mem-mb 2048 --finish-ms 2500
 
 renter() {
