@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #define CONF_FILE_MAX (1 << 20)
+#define SETTLEMENT_DEFAULT false /* until every test funds its renters */
 #define CONF_PATH_MAX 1024
 #define CONF_NETWORK_MAX 64
 #define HEARTBEAT_MIN 1
@@ -38,6 +39,7 @@ enum conf_key {
 	K_TICK_MS,
 	K_MAX_CONNS,
 	K_LOG_LEVEL,
+	K_SETTLEMENT,
 	K_N,
 };
 
@@ -59,6 +61,7 @@ static const char *const key_names[K_N] = {
 	[K_TICK_MS] = "tick_ms",
 	[K_MAX_CONNS] = "max_connections",
 	[K_LOG_LEVEL] = "log_level",
+	[K_SETTLEMENT] = "settlement",
 };
 
 struct conf_parse {
@@ -117,6 +120,7 @@ int coord_conf_init(struct coord_conf *c)
 		.tick_ms = 1000,
 		.max_conns = 100000,
 		.log_level = LOG_LVL_INFO,
+		.settlement = SETTLEMENT_DEFAULT,
 	};
 	snprintf(c->listen_host, sizeof(c->listen_host), "0.0.0.0");
 	if (set_str(&c->listen, "0.0.0.0:7443") < 0 ||
@@ -352,6 +356,11 @@ static int handle_key(struct conf_parse *p, enum conf_key k, const char *v)
 		if (log_level_parse(v, &c->log_level) < 0)
 			return conf_fail(p, "%s: '%.200s': one of err, warn, info, debug", key, v);
 		return 0;
+	case K_SETTLEMENT:
+		if (strcmp(v, "on") && strcmp(v, "off"))
+			return conf_fail(p, "%s: '%.200s': on or off", key, v);
+		c->settlement = !strcmp(v, "on");
+		return 0;
 	case K_N:
 		break;
 	}
@@ -538,10 +547,11 @@ void coord_conf_print(const struct coord_conf *c, FILE *f)
 		"max_active = %llu\n"
 		"tick_ms = %u\n"
 		"max_connections = %u\n"
-		"log_level = %s\n",
+		"log_level = %s\n"
+		"settlement = %s\n",
 		c->listen, c->cert, c->key, c->ca, c->crl ? c->crl : "", c->state_dir, c->network,
 		c->params ? c->params : "", c->port_file ? c->port_file : "",
 		(long long)c->heartbeat_timeout, c->retry_cap, (long long)c->blob_retention,
 		(long long)c->result_grace, (unsigned long long)c->max_active, c->tick_ms,
-		c->max_conns, level_name(c->log_level));
+		c->max_conns, level_name(c->log_level), c->settlement ? "on" : "off");
 }

@@ -4,6 +4,7 @@
 
 #include <aicn/log.h>
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -30,6 +31,7 @@ struct coord_conf {
 	unsigned tick_ms;	   /* tick_ms: periodic scheduling and housekeeping (1000) */
 	unsigned max_conns;	   /* max_connections: open connections (100000) */
 	enum log_level log_level;  /* log_level: err, warn, info, debug (info) */
+	bool settlement;	   /* settlement: escrow, Proof of Compute, ledger (on) */
 };
 
 /* Defaults for every key (strings allocated). */

@@ -2,6 +2,7 @@
 #include "front.h"
 
 #include "blobs.h"
+#include "pay.h"
 #include "sched.h"
 #include "store.h"
 
@@ -415,7 +416,13 @@ static int offer_build(struct front *f, const struct coord_action *a, cJSON **re
 	    canon_get_i64(body, "max_wall_seconds", &wall_s) < 0 ||
 	    canon_get_i64(body, "max_price", &max_price) < 0)
 		return -EBADMSG;
-	price = MIN(n->price, max_price);
+	if (f->cfg.pay) {
+		r = pay_offer_terms(f->cfg.pay, n->price, max_price, &price, &pow_bits);
+		if (r < 0)
+			return r;
+	} else {
+		price = MIN(n->price, max_price);
+	}
 	snprintf(id, sizeof(id), "%lld", (long long)a->task_id);
 	m = proto_new(PROTO_TASK_OFFER);
 	if (!m)
@@ -474,6 +481,42 @@ static cJSON *kill_build(int64_t task_id)
 	return m;
 }
 
+/*
+ * BOINC-style adaptive replication: when the first slot of a single-replica
+ * task goes to a node settlement does not trust yet, the task gets a second
+ * slot on another node so the two results can be compared.
+ */
+static void want_validation(struct front *f, const struct coord_action *a)
+{
+	struct sched_task *t = sched_task_get(coord_sched(f->c), a->task_id);
+	const struct sched_node *n = sched_node_get(coord_sched(f->c), a->node);
+	int r;
+
+	bool other = false;
+
+	if (!f->cfg.pay || !t || !n || a->idx != 0 || t->replicas != 1 || t->attempts ||
+	    t->policy == SCHED_EXPLICIT)
+		return;
+	/* Only where a second, distinct provider could take it: a lone provider's tasks finish. */
+	for (unsigned i = 0; i < sched_node_count(coord_sched(f->c)) && !other; i++) {
+		const struct sched_node *o = sched_node_at(coord_sched(f->c), i);
+
+		other = o->known && o->online && o->id != n->id && o->cores >= t->cores &&
+			o->memory >= t->memory && o->price <= t->max_price;
+	}
+	if (!other || !pay_want_replica(f->cfg.pay, n->node_id))
+		return;
+	r = coord_add_replica(f->c, a->task_id, now_s());
+	if (r < 0)
+		flog(f, LOG_LVL_WARN, "task %lld: cannot add a validation replica: %s",
+		     (long long)a->task_id, strerror(-r));
+	else
+		flog(f, LOG_LVL_INFO,
+		     "task %lld: validation replica added (node %lld not trusted yet)",
+		     (long long)a->task_id, (long long)a->node);
+	f->need_sched = true;
+}
+
 /* Turn the round's actions into queued messages (before the flush: offers record their terms). */
 static void actions_drain(struct front *f)
 {
@@ -486,6 +529,7 @@ static void actions_drain(struct front *f)
 		mark_dirty(f, a->task_id);
 		if (a->kind == COORD_OFFER) {
 			f->placements++;
+			want_validation(f, a);
 			r = offer_build(f, a, &m);
 			if (r < 0) {
 				flog(f, LOG_LVL_WARN, "task %lld: cannot build the offer: %s",
@@ -533,6 +577,18 @@ static void round_run(struct loop_timer *t _unused_, void *ud)
 			flog(f, LOG_LVL_ERR, "scheduling pass failed: %s", strerror(-r));
 	}
 	actions_drain(f);
+	if (f->need_sched) {
+		/* A validation replica added while draining: place it in this round too. */
+		f->need_sched = false;
+		coord_schedule(f->c, now_s(), f->cfg.sched_max, &f->actions);
+		actions_drain(f);
+	}
+	for (size_t i = 0; f->cfg.pay && i < f->nended; i++) {
+		r = pay_on_task_end(f->cfg.pay, f->ended[i], now_ns(), NULL);
+		if (r < 0)
+			flog(f, LOG_LVL_ERR, "task %lld: cannot close its escrow: %s",
+			     (long long)f->ended[i], strerror(-r));
+	}
 	f->nended = 0;
 	for (size_t i = 0; i < f->ndirty; i++) {
 		struct live *l = live_get(f, f->dirty[i], false);
@@ -992,6 +1048,60 @@ static int h_usage_record(struct net_conn *c, const struct proto_msg *m, void *u
 	return q_ack(p, m->id, (int64_t)ur.seq);
 }
 
+/* Proof of Compute and payment of one finished replica (PAY_SETTLED without settlement). */
+static int settle_result(struct front *f, struct peer *p, const struct proto_msg *m,
+			 const struct store_replica *rep, const struct store_usage *u,
+			 const char *digest, enum pay_verdict *ret, char *why, size_t whylen)
+{
+	const struct tls_peer *tp = net_conn_peer(p->c);
+	_cleanup_(cJSON_Deletep) cJSON *spec = NULL;
+	struct store_task t;
+	struct store_node sn;
+	char renter[128] = "";
+	struct pay_result pr = {0};
+	int64_t price = 0, offered = 0, nonce = 0;
+	unsigned pow_bits = 0;
+	int r;
+
+	*ret = PAY_SETTLED;
+	if (!f->cfg.pay)
+		return 0;
+	r = store_task_get(coord_store(f->c), rep->task_id, &t);
+	if (r < 0)
+		return r;
+	r = canon_parse(t.spec, strlen(t.spec), CANON_MAX_DEPTH_DEFAULT, &spec, NULL);
+	store_account_name(coord_store(f->c), t.account_id, renter, sizeof(renter));
+	store_task_clear(&t);
+	if (r < 0)
+		return r;
+	r = store_node_get(coord_store(f->c), p->node, &sn);
+	if (r < 0)
+		return r;
+	r = store_replica_terms(coord_store(f->c), rep->id, &price, &pow_bits, &offered);
+	if (r < 0)
+		return r;
+	canon_get_i64(m->root, "pow_nonce", &nonce);
+	pr = (struct pay_result){
+		.task_id = rep->task_id,
+		.replica = rep->idx,
+		.renter = renter,
+		.node_id = tp->node_id,
+		.node_pubkey = tp->pubkey,
+		.provider = tp->name,
+		.renewable_ppm = sn.renewable_ppm,
+		.price = price,
+		.pow_bits = pow_bits,
+		.dispatched_ns = offered,
+		.now_ns = now_ns(),
+		.spec = spec,
+		.record_line = u->record,
+		.record_len = strlen(u->record),
+		.result_digest = digest,
+		.pow_nonce = (uint64_t)nonce,
+	};
+	return pay_on_result(f->cfg.pay, &pr, ret, why, whylen);
+}
+
 static int h_task_result(struct net_conn *c, const struct proto_msg *m, void *ud)
 {
 	struct front *f = ud;
@@ -1000,6 +1110,8 @@ static int h_task_result(struct net_conn *c, const struct proto_msg *m, void *ud
 	struct store_usage u = {0};
 	struct usage_record ur;
 	const char *digest = NULL, *why = NULL;
+	enum pay_verdict verdict = PAY_SETTLED;
+	char why_buf[512] = "";
 	int64_t id, seq, exit_code = 0;
 	int r;
 
@@ -1018,8 +1130,8 @@ static int h_task_result(struct net_conn *c, const struct proto_msg *m, void *ud
 	if (r < 0)
 		return q_error(p, m->id, "internal", "record lookup failed");
 	r = record_parse(u.record, strlen(u.record), &ur, &why);
-	store_usage_clear(&u);
 	if (r < 0 || ur.type != RECORD_FINAL || u.task_id != id) {
+		store_usage_clear(&u);
 		return q_error(p, m->id, "bad_record",
 			       "usage record %lld is not the final record of task %lld",
 			       (long long)seq, (long long)id);
@@ -1027,14 +1139,36 @@ static int h_task_result(struct net_conn *c, const struct proto_msg *m, void *ud
 	r = store_replica_find_live(coord_store(f->c), id, p->node, &rep);
 	if (r == -ENOENT) {
 		/* Requeued or cancelled meanwhile: nothing more to do with it. */
+		store_usage_clear(&u);
 		flog(f, LOG_LVL_INFO, "task %lld: late result from node %lld ignored",
 		     (long long)id, (long long)p->node);
 		return q_ack(p, m->id, -1);
 	}
-	if (r < 0)
+	if (r < 0) {
+		store_usage_clear(&u);
 		return q_error(p, m->id, "internal", "lookup failed");
+	}
 	canon_get_i64(m->root, "exit_code", &exit_code);
 	canon_get_str(m->root, "result_digest", &digest);
+	r = settle_result(f, p, m, &rep, &u, digest, &verdict, why_buf, sizeof(why_buf));
+	store_usage_clear(&u);
+	if (r < 0)
+		return q_error(p, m->id, "internal", "settlement failed: %s", strerror(-r));
+	if (verdict == PAY_REFUSED) {
+		flog(f, LOG_LVL_WARN, "task %lld: result of node %lld refused: %s", (long long)id,
+		     (long long)p->node, why_buf);
+		r = coord_task_event(f->c, p->node, id, COORD_EV_FAILED, 0, NULL, why_buf, now_s(),
+				     &f->actions);
+		f->need_sched = true;
+		if (r < 0 && r != -ESTALE)
+			return q_error(p, m->id, code_of(r), "cannot record the refusal");
+		return q_error(p, m->id, "result_refused", "%s", why_buf);
+	}
+	if (verdict == PAY_NEED_REPLICA) {
+		r = coord_add_replica(f->c, id, now_s());
+		flog(f, LOG_LVL_INFO, "task %lld: results disagree, another replica %s",
+		     (long long)id, r < 0 ? "could not be added" : "added");
+	}
 	r = coord_task_event(f->c, p->node, id, COORD_EV_FINISHED, (int32_t)exit_code, digest, NULL,
 			     now_s(), &f->actions);
 	if (r < 0 && r != -ESTALE)
@@ -1225,26 +1359,61 @@ static int h_submit(struct net_conn *c, const struct proto_msg *m, void *ud)
 {
 	struct front *f = ud;
 	struct peer *p = peer_of(c);
+	const char *account = net_conn_peer(c)->name;
 	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(m->root, "spec");
+	struct store *st = coord_store(f->c);
 	cJSON *reply = NULL;
-	char err[512];
+	char err[512] = "";
+	int64_t escrow = 0, task_id = 0;
 	int r;
+	bool dup;
 
 	if (!p)
 		return -EIO;
-	r = coord_submit(f->c, p->account, spec, now_s(), &reply, err, sizeof(err));
+	/*
+	 * One operation: the task and its escrow are stored together or not at
+	 * all.  The spec is validated first, so a bad field is named even to a
+	 * renter without funds.
+	 */
+	r = store_op_begin(st);
 	if (r < 0)
+		return q_error(p, m->id, "internal", "store unavailable");
+	r = coord_submit(f->c, p->account, spec, now_s(), &reply, err, sizeof(err));
+	if (r < 0) {
+		store_op_end(st, r);
 		return q_error(p, m->id, r == -ENOSPC ? "queue_full" : code_of(r), "%s",
 			       err[0] ? err : strerror(-r));
-	if (canon_add_i64(reply, "escrow", 0) < 0 || task_id_to_string(reply) < 0) {
+	}
+	dup = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "duplicate"));
+	canon_get_i64(reply, "task_id", &task_id);
+	if (f->cfg.pay) {
+		r = pay_submit_check(f->cfg.pay, account, spec, &escrow, err, sizeof(err));
+		if (dup)
+			r = 0; /* escrowed with the original: escrow is its figure */
+		else if (r >= 0)
+			r = pay_submit_commit(f->cfg.pay, account, task_id, spec, now_ns(), reply);
+		else if (!err[0])
+			snprintf(err, sizeof(err), "settlement: %s", strerror(-r));
+	}
+	if (r >= 0 && !cJSON_GetObjectItemCaseSensitive(reply, "escrow") &&
+	    canon_add_i64(reply, "escrow", escrow) < 0)
+		r = -ENOMEM;
+	if (r < 0) {
+		store_op_end(st, r);
+		if (!dup)
+			coord_submit_undo(f->c, task_id);
+		cJSON_Delete(reply);
+		return q_error(p, m->id, r == -ENOSPC ? "insufficient_funds" : code_of(r), "%s",
+			       err[0] ? err : "cannot store the task");
+	}
+	store_op_end(st, 0);
+	if (task_id_to_string(reply) < 0) {
 		cJSON_Delete(reply);
 		return -ENOMEM;
 	}
 	f->need_sched = true;
-	if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "duplicate")))
-		flog(f, LOG_LVL_INFO, "task %s submitted by %s",
-		     cJSON_GetObjectItemCaseSensitive(reply, "task_id")->valuestring,
-		     net_conn_peer(c)->name);
+	if (!dup)
+		flog(f, LOG_LVL_INFO, "task %lld submitted by %s", (long long)task_id, account);
 	return q_reply(p, m->id, reply);
 }
 
@@ -1346,7 +1515,7 @@ static int h_cancel(struct net_conn *c, const struct proto_msg *m, void *ud)
 	struct peer *p = peer_of(c);
 	char err[256] = "";
 	cJSON *o;
-	int64_t id;
+	int64_t id, refund = 0;
 	int r;
 
 	if (!p)
@@ -1356,10 +1525,14 @@ static int h_cancel(struct net_conn *c, const struct proto_msg *m, void *ud)
 	r = coord_cancel(f->c, p->account, id, now_s(), &f->actions, err, sizeof(err));
 	if (r < 0)
 		return q_error(p, m->id, code_of(r), "%s", err[0] ? err : strerror(-r));
+	/* Only validated usage is charged; the rest of the escrow comes back now. */
+	if (f->cfg.pay && (r = pay_on_task_end(f->cfg.pay, id, now_ns(), &refund)) < 0)
+		flog(f, LOG_LVL_ERR, "task %lld: cannot close its escrow: %s", (long long)id,
+		     strerror(-r));
 	o = cJSON_CreateObject();
 	if (!o || canon_add_i64(o, "task_id", id) < 0 || task_id_to_string(o) < 0 ||
 	    !cJSON_AddStringToObject(o, "state", task_state_name(TASK_CANCELLED)) ||
-	    canon_add_i64(o, "refund", 0) < 0) {
+	    canon_add_i64(o, "refund", refund) < 0) {
 		cJSON_Delete(o);
 		return -ENOMEM;
 	}
@@ -1367,10 +1540,24 @@ static int h_cancel(struct net_conn *c, const struct proto_msg *m, void *ud)
 	return q_reply(p, m->id, o);
 }
 
+struct rated {
+	int64_t node;
+};
+
+static int rated_cb(const struct store_replica *rep, void *ud)
+{
+	struct rated *x = ud;
+
+	if (rep->state == REPLICA_DONE && !x->node)
+		x->node = rep->node;
+	return 0;
+}
+
 static int h_rate(struct net_conn *c, const struct proto_msg *m, void *ud)
 {
 	struct front *f = ud;
 	struct peer *p = peer_of(c);
+	struct store_node sn;
 	const char *text = "";
 	char err[256] = "";
 	int64_t id, stars = 0;
@@ -1385,6 +1572,16 @@ static int h_rate(struct net_conn *c, const struct proto_msg *m, void *ud)
 	r = coord_rate(f->c, p->account, id, (int)stars, text, now_s(), err, sizeof(err));
 	if (r < 0)
 		return q_error(p, m->id, code_of(r), "%s", err[0] ? err : strerror(-r));
+	if (f->cfg.pay) {
+		struct rated x = {0};
+
+		store_replica_foreach(coord_store(f->c), id, 1, rated_cb, &x);
+		if (x.node && store_node_get(coord_store(f->c), x.node, &sn) == 0 &&
+		    (r = pay_rate(f->cfg.pay, id, net_conn_peer(c)->name, sn.node_id, (int)stars,
+				  err, sizeof(err))) < 0)
+			flog(f, LOG_LVL_WARN, "task %lld: rating not recorded by settlement: %s",
+			     (long long)id, err);
+	}
 	return q_reply(p, m->id, cJSON_CreateObject());
 }
 
@@ -1468,10 +1665,18 @@ static int nodes_build(struct front *f, cJSON **ret)
 		struct store_node sn;
 		char name[128] = "";
 
+		int64_t price = 0, eff;
+		unsigned bits;
+
 		if (canon_get_str(it, "node_id", &nid) == 0 &&
 		    store_node_find(coord_store(f->c), nid, &sn) == 0)
 			store_account_name(coord_store(f->c), sn.account_id, name, sizeof(name));
-		if (!cJSON_AddStringToObject(it, "name", name)) {
+		canon_get_i64(it, "price", &price);
+		eff = price;
+		if (f->cfg.pay)
+			pay_offer_terms(f->cfg.pay, price, INT64_MAX, &eff, &bits);
+		if (!cJSON_AddStringToObject(it, "name", name) ||
+		    canon_add_i64(it, "effective_price", eff) < 0) {
 			cJSON_Delete(arr);
 			return -ENOMEM;
 		}
@@ -1536,6 +1741,23 @@ static int h_node(struct net_conn *c, const struct proto_msg *m, void *ud)
 	cJSON_Delete(arr);
 	if (!found)
 		return q_error(p, m->id, "not_found", "no node %.64s", nid ? nid : "");
+	if (f->cfg.pay) {
+		cJSON *money = NULL;
+
+		if (pay_node(f->cfg.pay, nid, &money) == 0) {
+			cJSON *it2, *next;
+
+			/* earnings, trust and rating next to the market view */
+			for (it2 = money->child; it2; it2 = next) {
+				next = it2->next;
+				if (!cJSON_GetObjectItemCaseSensitive(found, it2->string))
+					cJSON_AddItemToObject(
+						found, it2->string,
+						cJSON_DetachItemViaPointer(money, it2));
+			}
+			cJSON_Delete(money);
+		}
+	}
 	return q_reply(p, m->id, found);
 }
 
@@ -1558,14 +1780,79 @@ static int h_queue(struct net_conn *c, const struct proto_msg *m, void *ud)
 	return q_reply(p, m->id, o);
 }
 
-static int h_no_settlement(struct net_conn *c, const struct proto_msg *m, void *ud _unused_)
+static int h_no_settlement(struct peer *p, const struct proto_msg *m)
 {
+	return q_error(p, m->id, "unsupported", "%s: settlement is not enabled on this coordinator",
+		       proto_type_name(m->type));
+}
+
+/* BALANCE, NODE's money part, STAKE, UNSTAKE, PROPOSE, VOTE, PROPOSALS: settlement answers. */
+static int h_money(struct net_conn *c, const struct proto_msg *m, void *ud)
+{
+	struct front *f = ud;
 	struct peer *p = peer_of(c);
+	const char *account = net_conn_peer(c)->name, *s = NULL, *text = NULL;
+	struct pay *pay = f->cfg.pay;
+	int kind = market_msg_of(m->type);
+	cJSON *o = NULL;
+	char err[512] = "";
+	int64_t v = 0, amount = 0;
+	int yes = 0, r = 0;
 
 	if (!p)
 		return -EIO;
-	return q_error(p, m->id, "unsupported", "%s: settlement is not enabled on this coordinator",
-		       proto_type_name(m->type));
+	if (!pay)
+		return h_no_settlement(p, m);
+	switch (kind) {
+	case MKT_BALANCE:
+		if (canon_get_str(m->root, "account", &s) == 0)
+			account = s;
+		r = pay_balance(pay, account, &o);
+		break;
+	case MKT_STAKE:
+	case MKT_UNSTAKE:
+		canon_get_i64(m->root, "amount", &amount);
+		r = kind == MKT_STAKE
+			    ? pay_stake(pay, account, amount, now_ns(), err, sizeof(err))
+			    : pay_unstake(pay, account, amount, now_ns(), err, sizeof(err));
+		if (r >= 0)
+			r = pay_balance(pay, account, &o);
+		break;
+	case MKT_PROPOSE:
+		canon_get_str(m->root, "param", &s);
+		canon_get_i64(m->root, "value", &v);
+		canon_get_str(m->root, "text", &text);
+		r = pay_propose(pay, account, s, v, text, now_ns(), &o, err, sizeof(err));
+		break;
+	case MKT_VOTE:
+		canon_get_i64(m->root, "proposal", &v);
+		canon_get_bool(m->root, "yes", &yes);
+		r = pay_vote(pay, account, v, yes, now_ns(), err, sizeof(err));
+		if (r >= 0 && !(o = cJSON_CreateObject()))
+			r = -ENOMEM;
+		break;
+	case MKT_PROPOSALS: {
+		cJSON *arr = NULL;
+
+		r = pay_proposals(pay, &arr);
+		if (r >= 0) {
+			o = cJSON_CreateObject();
+			if (!o || !cJSON_AddItemToObject(o, "proposals", arr)) {
+				cJSON_Delete(arr);
+				r = -ENOMEM;
+			}
+		}
+		break;
+	}
+	default:
+		r = -EINVAL;
+	}
+	if (r < 0) {
+		cJSON_Delete(o);
+		return q_error(p, m->id, r == -ENOSPC ? "insufficient_funds" : code_of(r), "%s",
+			       err[0] ? err : strerror(-r));
+	}
+	return q_reply(p, m->id, o);
 }
 
 /* ---- periodic work ---- */
@@ -1604,6 +1891,21 @@ static void tick_run(struct loop_timer *t, void *ud)
 	r = coord_tick(f->c, now, &f->actions);
 	if (r < 0)
 		flog(f, LOG_LVL_ERR, "periodic pass failed: %s", strerror(-r));
+	if (f->cfg.pay) {
+		struct sched_stats ss;
+
+		sched_get_stats(sc, &ss);
+		r = pay_tick(f->cfg.pay, now_ns(), (ss.running_cores + ss.queued_cores) * 1000,
+			     ss.online_cores * 1000);
+		if (r == 1)
+			flog(f, LOG_LVL_INFO, "settlement epoch closed");
+		if (r < 0) {
+			flog(f, LOG_LVL_ERR, "settlement tick failed: %s; stopping", strerror(-r));
+			f->fatal = r;
+			loop_stop(f->cfg.loop);
+			return;
+		}
+	}
 	/* Watchers get the live CPU time at least once a second. */
 	for (size_t b = 0; b < LIVE_BUCKETS; b++)
 		for (struct live *l = f->live[b]; l; l = l->hnext)
@@ -1683,12 +1985,12 @@ int front_new(const struct front_config *cfg, struct front **ret)
 		{MKT_NODE, 0, h_node},
 		{MKT_NODES, 0, h_nodes},
 		{MKT_QUEUE, 0, h_queue},
-		{MKT_BALANCE, 0, h_no_settlement},
-		{MKT_STAKE, 0, h_no_settlement},
-		{MKT_UNSTAKE, 0, h_no_settlement},
-		{MKT_PROPOSE, 0, h_no_settlement},
-		{MKT_VOTE, 0, h_no_settlement},
-		{MKT_PROPOSALS, 0, h_no_settlement},
+		{MKT_BALANCE, 0, h_money},
+		{MKT_STAKE, 0, h_money},
+		{MKT_UNSTAKE, 0, h_money},
+		{MKT_PROPOSE, 0, h_money},
+		{MKT_VOTE, 0, h_money},
+		{MKT_PROPOSALS, 0, h_money},
 	};
 	_cleanup_(front_freep) struct front *f = NULL;
 	struct net_server_config sc = {0};

@@ -1,6 +1,8 @@
 /* main.c -- aicn-coordinator: configuration, state directory, TLS server, event loop, signals. */
 #include "conf.h"
 #include "front.h"
+#include "ledger.h"
+#include "pay.h"
 #include "task.h"
 
 #include <aicn/compiler.h>
@@ -78,6 +80,7 @@ static void usage(FILE *f)
 		"    max_connections = N     open connections (100000)\n"
 		"    log_level = LEVEL       err, warn, info, debug (info; AICN_LOG_LEVEL wins)\n"
 		"    port_file = PATH        write the bound port there (for listen = ...:0)\n"
+		"    settlement = on|off     escrow, Proof of Compute, payment, ledger (off)\n"
 		"    Durations are seconds or a number with s, m, h or d.\n"
 		"\n"
 		"FILES\n"
@@ -176,6 +179,10 @@ static int run(struct coord_conf *cf)
 	struct coord *c = NULL;
 	struct front *fr = NULL;
 	struct front_config fc = {0};
+	struct pay *pay = NULL;
+	struct pay_config pc = {0};
+	_cleanup_free_ char *origin = NULL;
+	char perr[512] = "";
 	_cleanup_free_ char *db = NULL, *blobs = NULL, *ckpt = NULL;
 	char err[TLS_ERR_LEN];
 	struct rlimit rl;
@@ -217,6 +224,22 @@ static int run(struct coord_conf *cf)
 		log_errno(LOG_LVL_ERR, r, "cannot open the state in %s", cf->state_dir);
 		goto out;
 	}
+	if (cf->settlement) {
+		if (asprintf(&origin, "%s%s", LEDGER_ORIGIN_PREFIX, cf->network) < 0)
+			goto out;
+		pc.key_file = cf->key;
+		pc.origin = origin;
+		pc.checkpoint_dir = ckpt;
+		pc.params_file = cf->params;
+		r = pay_open(c, &pc, (int64_t)time(NULL) * 1000000000LL, &pay, perr, sizeof(perr));
+		if (r < 0) {
+			log_err("cannot open settlement (ledger in %s): %s", db,
+				perr[0] ? perr : strerror(-r));
+			goto out;
+		}
+	} else {
+		log_warn("settlement = off: tasks run without escrow, validation or payment");
+	}
 	r = loop_new(NULL, &d.loop);
 	if (r < 0) {
 		log_errno(LOG_LVL_ERR, r, "cannot set up io_uring");
@@ -256,6 +279,7 @@ static int run(struct coord_conf *cf)
 	fc.result_grace = cf->result_grace;
 	fc.heartbeat_timeout = cf->heartbeat_timeout;
 	fc.coord = c;
+	fc.pay = pay;
 	fc.log = log_line;
 	r = front_new(&fc, &fr);
 	if (r < 0) {
@@ -286,6 +310,7 @@ out:
 		log_err("cannot commit the state at exit");
 		ret = 1;
 	}
+	pay_free(pay);
 	coord_free(c);
 	loop_free(d.loop);
 	tls_ctx_free(d.tls);

@@ -504,9 +504,40 @@ int sched_slot_finished(struct sched *s, struct sched_task *t, uint32_t idx)
 	if (idx >= t->replicas || t->placed[idx] < 0)
 		return -EINVAL;
 	node_release(s, &s->nodes[t->placed[idx]], t);
+	/* A node that ran one slot gets no other slot of the task (replicas compare nodes). */
+	if (t->replicas > 1)
+		t->excluded[t->nexcluded++ % SCHED_MAX_EXCLUDED] = t->placed[idx];
 	t->placed[idx] = -1;
 	t->finished[idx] = 1;
 	return 0;
+}
+
+int sched_task_exclude(struct sched *s, struct sched_task *t, int64_t node)
+{
+	int i = node_index(s, node);
+
+	if (i < 0)
+		return -ENOENT;
+	for (uint32_t k = 0; k < MIN(t->nexcluded, SCHED_MAX_EXCLUDED); k++)
+		if (t->excluded[k] == i)
+			return 0;
+	t->excluded[t->nexcluded++ % SCHED_MAX_EXCLUDED] = i;
+	return 0;
+}
+
+int sched_task_add_slot(struct sched *s, struct sched_task *t)
+{
+	uint32_t idx;
+
+	if (t->dead)
+		return -EINVAL;
+	if (t->replicas >= SCHED_MAX_REPLICAS)
+		return -ENOSPC;
+	idx = t->replicas++;
+	t->placed[idx] = -1;
+	t->finished[idx] = 0;
+	t->queued[idx] = 0;
+	return q_push(s, t, idx);
 }
 
 int sched_slot_requeue(struct sched *s, struct sched_task *t, uint32_t idx, bool exclude)
@@ -697,15 +728,18 @@ int sched_run(struct sched *s, int64_t now, unsigned max, const struct sched_ops
 
 void sched_get_stats(const struct sched *s, struct sched_stats *ret)
 {
-	uint64_t queued = 0;
+	uint64_t queued = 0, cores = 0;
 
 	for (size_t i = 0; i < s->nheap; i++) {
 		const struct sched_task *t = s->heap[i].t;
 
-		if (!t->dead && t->placed[s->heap[i].idx] < 0 && !t->finished[s->heap[i].idx])
+		if (!t->dead && t->placed[s->heap[i].idx] < 0 && !t->finished[s->heap[i].idx]) {
 			queued++;
+			cores += t->cores;
+		}
 	}
 	ret->queued_slots = queued;
+	ret->queued_cores = cores;
 	ret->placed_slots = s->placed_slots;
 	ret->online_nodes = s->online_nodes;
 	ret->online_cores = s->online_cores;

@@ -84,6 +84,7 @@ struct sched;
 
 struct sched_stats {
 	uint64_t queued_slots;	/* slots waiting */
+	uint64_t queued_cores;	/* cores those slots ask for */
 	uint64_t placed_slots;	/* slots on nodes */
 	uint32_t online_nodes;	/* nodes online */
 	uint64_t online_cores;	/* sum of offered cores of online nodes (sum C_all) */
@@ -125,6 +126,10 @@ int sched_task_remove(struct sched *s, int64_t id);
  * this task (it rejected or failed it).
  */
 int sched_slot_finished(struct sched *s, struct sched_task *t, uint32_t idx);
+/* Never place another slot of t on node (it ran one already). */
+int sched_task_exclude(struct sched *s, struct sched_task *t, int64_t node);
+/* One more slot (a validation replica), queued at once; -ENOSPC at SCHED_MAX_REPLICAS. */
+int sched_task_add_slot(struct sched *s, struct sched_task *t);
 int sched_slot_requeue(struct sched *s, struct sched_task *t, uint32_t idx, bool exclude);
 
 /*

@@ -54,6 +54,7 @@ enum stmt_id {
 	S_BLOB_RENTER_MAY,
 	S_REPLICA_SET_TERMS,
 	S_REPLICA_TERMS,
+	S_TASK_REPLICAS,
 	S_SAVEPOINT,
 	S_RELEASE,
 	S_ROLLBACK_TO,
@@ -163,6 +164,7 @@ static const char *const stmt_sql[S_N] = {
 	[S_REPLICA_SET_TERMS] = "UPDATE replicas SET price = ?2, pow_bits = ?3, offered_ns = ?4 "
 				"WHERE id = ?1",
 	[S_REPLICA_TERMS] = "SELECT price, pow_bits, offered_ns FROM replicas WHERE id = ?1",
+	[S_TASK_REPLICAS] = "UPDATE tasks SET replicas = ?2 WHERE id = ?1",
 	[S_SAVEPOINT] = "SAVEPOINT op",
 	[S_RELEASE] = "RELEASE op",
 	[S_ROLLBACK_TO] = "ROLLBACK TO op",
@@ -1450,4 +1452,22 @@ int store_replica_terms(struct store *st, int64_t id, int64_t *ret_price, unsign
 	}
 	stmt_done(s);
 	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqlite_errno(rc);
+}
+
+int store_task_set_replicas(struct store *st, int64_t id, uint32_t replicas)
+{
+	sqlite3_stmt *s;
+	int r = store_write_begin(st);
+
+	if (r < 0)
+		return r;
+	s = stmt_get(st, S_TASK_REPLICAS);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, replicas);
+	r = step_done(s);
+	if (r < 0)
+		return r;
+	return sqlite3_changes(st->db) == 1 ? 0 : -ENOENT;
 }

@@ -163,6 +163,8 @@ int store_task_get(struct store *st, int64_t id, struct store_task *ret); /* ret
 int store_task_set_state(struct store *st, int64_t id, enum task_state state, uint32_t attempts,
 			 const char *reason, int64_t finished_at);
 int store_task_set_result(struct store *st, int64_t id, const char *digest, int32_t exit_code);
+/* A validation replica was added: the task now has this many slots. */
+int store_task_set_replicas(struct store *st, int64_t id, uint32_t replicas);
 int store_task_count(struct store *st, int state, int64_t *ret); /* state < 0: all */
 /* Tasks not yet finished (QUEUED or RUNNING), in id order (t->spec freed after cb). */
 typedef int (*store_task_cb)(const struct store_task *t, void *userdata);

@@ -1197,6 +1197,35 @@ int coord_task_event(struct coord *c, int64_t node, int64_t task_id, enum coord_
 	return -EINVAL;
 }
 
+int coord_add_replica(struct coord *c, int64_t task_id, int64_t now)
+{
+	struct sched_task *t = sched_task_get(c->sc, task_id);
+	int r;
+
+	if (!t)
+		return -ENOENT;
+	if (t->replicas >= SCHED_MAX_REPLICAS)
+		return -ENOSPC;
+	r = store_op_begin(c->st);
+	if (r < 0)
+		return r;
+	r = store_task_set_replicas(c->st, task_id, t->replicas + 1);
+	if (r >= 0)
+		r = sched_task_add_slot(c->sc, t);
+	if (r >= 0)
+		r = refresh_state(c, t, "", now);
+	return store_op_end(c->st, r);
+}
+
+int coord_submit_undo(struct coord *c, int64_t task_id)
+{
+	int r = sched_task_remove(c->sc, task_id);
+
+	if (r >= 0 && c->active)
+		c->active--;
+	return r;
+}
+
 int coord_usage(struct coord *c, int64_t node, uint64_t seq, int64_t task_id, const char *record,
 		const char *record_hash, uint64_t cpu_ns, int64_t now)
 {
@@ -1531,10 +1560,26 @@ static int load_replica_cb(const struct store_replica *rep, void *userdata)
 	return 0;
 }
 
+static int load_replica_exclude_cb(const struct store_replica *rep, void *userdata)
+{
+	struct load_ctx *x = userdata;
+	struct sched_task *t = sched_task_get(x->c->sc, rep->task_id);
+
+	/* A node that finished a slot gets no other slot of the task after a restart either. */
+	if (t && t->replicas > 1 && rep->state == REPLICA_DONE)
+		sched_task_exclude(x->c->sc, t, rep->node);
+	return 0;
+}
+
 static int load_task_replicas_cb(const struct store_task *st_t, void *userdata)
 {
+	int r = store_replica_foreach(((struct load_ctx *)userdata)->c->st, st_t->id, 1,
+				      load_replica_cb, userdata);
+
+	if (r < 0)
+		return r;
 	return store_replica_foreach(((struct load_ctx *)userdata)->c->st, st_t->id, 1,
-				     load_replica_cb, userdata);
+				     load_replica_exclude_cb, userdata);
 }
 
 struct coord *coord_free(struct coord *c)

@@ -133,6 +133,17 @@ int coord_task_event(struct coord *c, int64_t node, int64_t task_id, enum coord_
 		     int32_t exit_code, const char *result_digest, const char *reason, int64_t now,
 		     struct coord_actions *actions);
 
+/*
+ * Settlement asked for one more replica (validation, tie-break): the task gets
+ * another slot, queued at once, never on a node that ran one of its slots.
+ */
+int coord_add_replica(struct coord *c, int64_t task_id, int64_t now);
+/*
+ * Forget a task coord_submit() just added, when the caller rolls back the store
+ * operation that surrounded it (settlement refused the escrow).
+ */
+int coord_submit_undo(struct coord *c, int64_t task_id);
+
 /* Agent: a usage record (already verified by the records layer); see store_usage_insert. */
 int coord_usage(struct coord *c, int64_t node, uint64_t seq, int64_t task_id, const char *record,
 		const char *record_hash, uint64_t cpu_ns, int64_t now);

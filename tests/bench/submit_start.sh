@@ -15,7 +15,7 @@ run() { # STATE_DIR LABEL
 	sed -i '0,/^state_dir = /{/^state_dir = /d}' "$T/coord.conf" # the first (default) one
 	sed -i 's/^tick_ms = .*/tick_ms = 1000/' "$T/coord.conf"
 	start_coord
-	start_agent prov1 --cores 8 --finish-ms 5
+	start_agent prov1 --cores 8 --finish-ms 5 --price 0
 	out=$(python3 "$AICN_SRC/tests/bench/submit_start.py" "$T" "$PORT" "$N")
 	echo "$2: $out"
 	kill "$COORD_PID" "$LAST_AGENT"

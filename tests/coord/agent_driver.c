@@ -6,6 +6,7 @@
 #include <aicn/log.h>
 #include <aicn/loop.h>
 #include <aicn/net.h>
+#include <aicn/pow.h>
 #include <aicn/record.h>
 
 #include <getopt.h>
@@ -33,6 +34,7 @@
 struct dtask {
 	char id[72];
 	uint32_t replica;
+	unsigned pow_bits; /* from the offer */
 	char renter[RECORD_ID_MAX + 1];
 	char image[80];
 	uint64_t start_ns;
@@ -152,6 +154,8 @@ static void finish(struct loop_timer *tm _unused_, void *ud)
 	char result[128], digest[80], hex[SHA256_HEX_LEN + 1];
 	uint8_t dg[SHA256_LEN];
 	cJSON *rec = NULL, *m;
+	uint8_t rec_hash[SHA256_LEN];
+	uint64_t nonce = 0;
 	size_t len;
 	int n;
 
@@ -191,6 +195,13 @@ static void finish(struct loop_timer *tm _unused_, void *ud)
 		event(d, "ERROR sign - cannot sign the record");
 		return;
 	}
+	/* The Proof-of-Work stamp over (task id, result digest, SHA-256 of the record line). */
+	sha256(line, len, rec_hash);
+	if (pow_mint(t->id, dg, rec_hash, t->pow_bits, 0, 0, &nonce) < 0) {
+		event(d, "ERROR pow - cannot mint the stamp");
+		cJSON_Delete(rec);
+		return;
+	}
 	m = proto_new(PROTO_USAGE_RECORD);
 	canon_add_i64(m, "seq", (int64_t)r.seq);
 	cJSON_AddItemToObject(m, "record", rec);
@@ -212,7 +223,7 @@ static void finish(struct loop_timer *tm _unused_, void *ud)
 	canon_add_i64(m, "exit_code", d->exit_code);
 	cJSON_AddStringToObject(m, "result_digest", digest);
 	canon_add_i64(m, "seq", (int64_t)r.seq);
-	canon_add_i64(m, "pow_nonce", 0);
+	canon_add_i64(m, "pow_nonce", (int64_t)(nonce & INT64_MAX));
 	canon_add_i64(m, "result_size", n);
 	net_client_send(d->cl, m, &t->result_ref);
 	cJSON_Delete(m);
@@ -224,13 +235,14 @@ static int h_offer(struct net_conn *c, const struct proto_msg *m, void *ud)
 	struct driver *d = ud;
 	const char *id = NULL, *image = NULL, *renter = NULL;
 	struct dtask *t = NULL;
-	int64_t replica = 0;
+	int64_t replica = 0, bits = 0;
 	cJSON *a;
 
 	canon_get_str(m->root, "task_id", &id);
 	canon_get_str(m->root, "image", &image);
 	canon_get_str(m->root, "renter", &renter);
 	canon_get_i64(m->root, "replica", &replica);
+	canon_get_i64(m->root, "pow_bits", &bits);
 	event(d, "OFFER %s %lld", id, (long long)replica);
 	if (d->reject) {
 		a = proto_new(PROTO_TASK_REJECT);
@@ -255,6 +267,7 @@ static int h_offer(struct net_conn *c, const struct proto_msg *m, void *ud)
 	snprintf(t->image, sizeof(t->image), "%s", image);
 	snprintf(t->renter, sizeof(t->renter), "%s", renter ? renter : "");
 	t->replica = (uint32_t)replica;
+	t->pow_bits = (unsigned)bits;
 	t->start_ns = real_ns();
 	a = proto_new(PROTO_TASK_ACCEPT);
 	cJSON_AddStringToObject(a, "task_id", id);

@@ -8,10 +8,10 @@ N=6
 setup_ca
 issue renter alice
 issue agent prov1
-write_conf
+write_conf 127.0.0.1:0 "settlement = on"
 start_coord
-write_conf "127.0.0.1:$PORT" "heartbeat_timeout = 15s"
-start_agent prov1 --cores 2 --mem-mb 2048 --finish-ms 2500
+write_conf "127.0.0.1:$PORT" "heartbeat_timeout = 15s" "settlement = on"
+start_agent prov1 --cores 2 --mem-mb 2048 --finish-ms 2500 --price 0
 
 renter() {
 	python3 - "$T" "$PORT" "$@" <<'PY'
@@ -24,7 +24,7 @@ if cmd == "submit":
     img, _ = p.upload(b"image bytes for the restart test")
     for i in range(int(sys.argv[4])):
         r = p.call("SUBMIT", spec={"image": img, "command": ["/bin/sleep", "2"], "cores": 1,
-                                   "memory": 1 << 20, "max_wall_seconds": 60, "max_price": 100,
+                                   "memory": 1 << 20, "max_wall_seconds": 60, "max_price": 0,
                                    "client_ref": f"restart-{i}"})
         assert r["type"] == "REPLY", r
         print(r["data"]["task_id"])
@@ -55,6 +55,7 @@ start_coord
 for _ in $(seq 400); do [ "$(count DONE)" -ge $N ] && break; sleep 0.05; done
 [ "$(count DONE)" -eq $N ] || fail "only $(count DONE) of $N tasks completed"
 grep -q "ERROR twice" "$T/prov1.events" && fail "a task was offered while its node still ran it"
+grep "refused" "$T/coord.log" && fail "settlement refused a result of the driver"
 while read -r id; do
 	n=$(grep -c "OFFER $id 0" "$T/prov1.events")
 	[ "$n" -eq 1 ] || fail "task $id offered $n times"

@@ -70,8 +70,9 @@ inp, r = alice.upload(inp_data)
 check("an input blob uploads", r["type"] == "ACK", r)
 
 # --- SUBMIT validation: every refusal names the field, nothing is stored ------
+# Free tasks (max_price 0, agents ask 0): nobody here holds AICN, so the escrow is 0.
 base = {"image": img, "command": ["/bin/echo", "hi"], "cores": 1, "memory": 64 << 20,
-        "max_wall_seconds": 60, "max_price": 1000}
+        "max_wall_seconds": 60, "max_price": 0}
 
 
 def spec(**kw):
@@ -132,9 +133,15 @@ for name, s, code, text in bad:
     expect_error("SUBMIT refused: " + name, alice.call("SUBMIT", spec=s), code, text)
 expect_error("SUBMIT refused: spec not an object", alice.call("SUBMIT", spec="x"), "bad_message")
 expect_error("SUBMIT refused: spec missing", alice.call("SUBMIT"), "bad_message")
+r = alice.call("SUBMIT", spec=spec(max_price=1000))
+expect_error("SUBMIT refused: the escrow exceeds the renter's balance", r, "insufficient_funds",
+             "insufficient funds")
 r = alice.call("TASKS")
 check("no refused SUBMIT stored a task", r["type"] == "REPLY" and r["data"]["tasks"] == [], r)
 q = aud.call("QUEUE")["data"]["queue"]
+b = alice.call("BALANCE")
+check("BALANCE answers for the caller's account",
+      b["type"] == "REPLY" and b["data"].get("account") == "alice", b)
 check("the queue is empty after the refusals",
       q["active_tasks"] == 0 and q["tasks_queued"] == 0 and q["tasks_failed"] == 0, q)
 
