@@ -1,4 +1,5 @@
 /* main.c -- aicn-coordinator: configuration, state directory, TLS server, event loop, signals. */
+#include "admin.h"
 #include "conf.h"
 #include "front.h"
 #include "ledger.h"
@@ -43,6 +44,7 @@ static void usage(FILE *f)
 		"    aicn-coordinator [--config FILE]\n"
 		"    aicn-coordinator --check-config [--config FILE]\n"
 		"    aicn-coordinator --version | --help\n"
+		"    aicn-coordinator mint | ledger-export | params ...  (offline admin, see below)\n"
 		"\n"
 		"DESCRIPTION\n"
 		"    Listens for agents, renters and auditors over TLS 1.3 with mutual\n"
@@ -82,6 +84,12 @@ static void usage(FILE *f)
 		"    port_file = PATH        write the bound port there (for listen = ...:0)\n"
 		"    settlement = on|off     escrow, Proof of Compute, payment, ledger (off)\n"
 		"    Durations are seconds or a number with s, m, h or d.\n"
+		"\n"
+		"ADMIN SUBCOMMANDS\n"
+		"    mint takes the state's lock (run it while the coordinator is stopped):\n"
+		"    mint --config FILE NAME BASE_UNITS    the operator's faucet (ledger entry)\n"
+		"    ledger-export --config FILE --out DIR export the ledger for auditors\n"
+		"    params [--config FILE] [--json]       the economic parameters in force\n"
 		"\n"
 		"FILES\n"
 		"    " COORD_CONF_DEFAULT "               configuration\n"
@@ -335,6 +343,10 @@ int main(int argc, char **argv)
 	int o, r;
 
 	log_setup("aicn-coordinator");
+	/* Offline admin subcommands (mint, ledger-export, params) come first. */
+	o = coord_admin_main(argc, argv);
+	if (o >= 0)
+		return o;
 	while ((o = getopt_long(argc, argv, "c:tVh", opts, NULL)) != -1) {
 		switch (o) {
 		case 'c':
