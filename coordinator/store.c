@@ -359,6 +359,65 @@ static int bind_text(sqlite3_stmt *s, int i, const char *t)
 	return sqlite3_bind_text(s, i, t ? t : "", -1, SQLITE_STATIC);
 }
 
+/* A prepared write statement that joins the open batch; NULL and *ret < 0 on failure. */
+static sqlite3_stmt *write_stmt(struct store *st, enum stmt_id id, int *ret)
+{
+	sqlite3_stmt *s;
+	int r = store_write_begin(st);
+
+	if (r < 0) {
+		*ret = r;
+		return NULL;
+	}
+	s = stmt_get(st, id);
+	*ret = s ? 0 : -EIO;
+	return s;
+}
+
+/* What a single-row lookup's last step means: found, not found, or an error. */
+static int row_result(int rc)
+{
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqlite_errno(rc);
+}
+
+/*
+ * Read every row of s into a malloc'd array (from_row fills one element of
+ * size bytes) and reset s; callers then visit the rows, which may write to the
+ * table being read.
+ */
+static int rows_collect(sqlite3_stmt *s, size_t size, void (*from_row)(sqlite3_stmt *, void *),
+			void **ret_list, size_t *ret_n)
+{
+	char *list = NULL;
+	size_t n = 0, cap = 0;
+	int rc, r = 0;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			char *nl = realloc(list, ncap * size);
+
+			if (!nl) {
+				r = -ENOMEM;
+				break;
+			}
+			list = nl;
+			cap = ncap;
+		}
+		from_row(s, list + n++ * size);
+	}
+	stmt_done(s);
+	if (r >= 0 && rc != SQLITE_DONE)
+		r = sqlite_errno(rc);
+	if (r < 0) {
+		free(list);
+		return r;
+	}
+	*ret_list = list;
+	*ret_n = n;
+	return 0;
+}
+
 sqlite3 *store_db(struct store *st)
 {
 	return st->db;
@@ -431,12 +490,9 @@ int store_op_begin(struct store *st)
 	sqlite3_stmt *s;
 	int r;
 
-	r = store_write_begin(st);
-	if (r < 0)
-		return r;
-	s = stmt_get(st, S_SAVEPOINT);
+	s = write_stmt(st, S_SAVEPOINT, &r);
 	if (!s)
-		return -EIO;
+		return r;
 	r = step_done(s);
 	if (r < 0)
 		return r;
@@ -617,12 +673,9 @@ int store_account_ensure(struct store *st, const char *name, const char *role, i
 	stmt_done(s);
 	if (rc != SQLITE_DONE)
 		return sqlite_errno(rc);
-	r = store_write_begin(st);
-	if (r < 0)
-		return r;
-	s = stmt_get(st, S_ACCOUNT_INSERT);
+	s = write_stmt(st, S_ACCOUNT_INSERT, &r);
 	if (!s)
-		return -EIO;
+		return r;
 	bind_text(s, 1, name);
 	bind_text(s, 2, role);
 	r = step_done(s);
@@ -657,12 +710,9 @@ int store_node_upsert(struct store *st, const struct store_node *n, int64_t *ret
 	sqlite3_stmt *s;
 	int r, rc;
 
-	r = store_write_begin(st);
-	if (r < 0)
-		return r;
-	s = stmt_get(st, S_NODE_UPSERT);
+	s = write_stmt(st, S_NODE_UPSERT, &r);
 	if (!s)
-		return -EIO;
+		return r;
 	bind_text(s, 1, n->node_id);
 	sqlite3_bind_int64(s, 2, n->account_id);
 	sqlite3_bind_int64(s, 3, n->cores);
@@ -692,13 +742,11 @@ int store_node_upsert(struct store *st, const struct store_node *n, int64_t *ret
 int store_node_seen(struct store *st, int64_t id, int64_t now)
 {
 	sqlite3_stmt *s;
-	int r = store_write_begin(st);
+	int r;
 
-	if (r < 0)
-		return r;
-	s = stmt_get(st, S_NODE_SEEN);
+	s = write_stmt(st, S_NODE_SEEN, &r);
 	if (!s)
-		return -EIO;
+		return r;
 	sqlite3_bind_int64(s, 1, id);
 	sqlite3_bind_int64(s, 2, now);
 	return step_done(s);
@@ -720,7 +768,7 @@ static int node_one(struct store *st, enum stmt_id id, int64_t key, const char *
 	if (rc == SQLITE_ROW)
 		node_from_row(s, ret);
 	stmt_done(s);
-	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqlite_errno(rc);
+	return row_result(rc);
 }
 
 int store_node_get(struct store *st, int64_t id, struct store_node *ret)
@@ -815,12 +863,9 @@ int store_task_insert(struct store *st, struct store_task *t, int64_t *ret_exist
 		if (rc != SQLITE_DONE)
 			return sqlite_errno(rc);
 	}
-	r = store_write_begin(st);
-	if (r < 0)
-		return r;
-	s = stmt_get(st, S_TASK_INSERT);
+	s = write_stmt(st, S_TASK_INSERT, &r);
 	if (!s)
-		return -EIO;
+		return r;
 	sqlite3_bind_int64(s, 1, t->account_id);
 	bind_text(s, 2, t->client_ref);
 	bind_text(s, 3, t->image);
@@ -866,13 +911,11 @@ int store_task_set_state(struct store *st, int64_t id, enum task_state state, ui
 			 const char *reason, int64_t finished_at)
 {
 	sqlite3_stmt *s;
-	int r = store_write_begin(st);
+	int r;
 
-	if (r < 0)
-		return r;
-	s = stmt_get(st, S_TASK_STATE);
+	s = write_stmt(st, S_TASK_STATE, &r);
 	if (!s)
-		return -EIO;
+		return r;
 	sqlite3_bind_int64(s, 1, id);
 	sqlite3_bind_int64(s, 2, state);
 	sqlite3_bind_int64(s, 3, attempts);
@@ -887,13 +930,11 @@ int store_task_set_state(struct store *st, int64_t id, enum task_state state, ui
 int store_task_set_result(struct store *st, int64_t id, const char *digest, int32_t exit_code)
 {
 	sqlite3_stmt *s;
-	int r = store_write_begin(st);
+	int r;
 
-	if (r < 0)
-		return r;
-	s = stmt_get(st, S_TASK_RESULT);
+	s = write_stmt(st, S_TASK_RESULT, &r);
 	if (!s)
-		return -EIO;
+		return r;
 	sqlite3_bind_int64(s, 1, id);
 	bind_text(s, 2, digest);
 	sqlite3_bind_int64(s, 3, exit_code);
@@ -943,8 +984,10 @@ int store_task_foreach_active(struct store *st, store_task_cb cb, void *userdata
 
 /* --- replicas --- */
 
-static void replica_from_row(sqlite3_stmt *s, struct store_replica *r)
+static void replica_from_row(sqlite3_stmt *s, void *row)
 {
+	struct store_replica *r = row;
+
 	r->id = sqlite3_column_int64(s, 0);
 	r->task_id = sqlite3_column_int64(s, 1);
 	r->idx = (uint32_t)sqlite3_column_int64(s, 2);
@@ -962,13 +1005,11 @@ int store_replica_assign(struct store *st, int64_t task_id, uint32_t idx, int64_
 			 uint32_t attempt, int64_t now, int64_t *ret_id)
 {
 	sqlite3_stmt *s;
-	int r = store_write_begin(st);
+	int r;
 
-	if (r < 0)
-		return r;
-	s = stmt_get(st, S_REPLICA_INSERT);
+	s = write_stmt(st, S_REPLICA_INSERT, &r);
 	if (!s)
-		return -EIO;
+		return r;
 	sqlite3_bind_int64(s, 1, task_id);
 	sqlite3_bind_int64(s, 2, idx);
 	sqlite3_bind_int64(s, 3, node);
@@ -986,13 +1027,11 @@ int store_replica_set_state(struct store *st, int64_t id, enum replica_state sta
 			    int32_t exit_code, const char *digest, const char *reason, int64_t now)
 {
 	sqlite3_stmt *s;
-	int r = store_write_begin(st);
+	int r;
 
-	if (r < 0)
-		return r;
-	s = stmt_get(st, S_REPLICA_STATE);
+	s = write_stmt(st, S_REPLICA_STATE, &r);
 	if (!s)
-		return -EIO;
+		return r;
 	sqlite3_bind_int64(s, 1, id);
 	sqlite3_bind_int64(s, 2, state);
 	sqlite3_bind_int64(s, 3, exit_code);
@@ -1017,7 +1056,7 @@ int store_replica_get(struct store *st, int64_t id, struct store_replica *ret)
 	if (rc == SQLITE_ROW)
 		replica_from_row(s, ret);
 	stmt_done(s);
-	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqlite_errno(rc);
+	return row_result(rc);
 }
 
 int store_replica_find_live(struct store *st, int64_t task_id, int64_t node,
@@ -1034,7 +1073,7 @@ int store_replica_find_live(struct store *st, int64_t task_id, int64_t node,
 	if (rc == SQLITE_ROW)
 		replica_from_row(s, ret);
 	stmt_done(s);
-	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqlite_errno(rc);
+	return row_result(rc);
 }
 
 /* Collect the rows first: callbacks may write to the table being read. */
@@ -1043,30 +1082,14 @@ static int replica_run(struct store *st, enum stmt_id id, int64_t key, store_rep
 {
 	sqlite3_stmt *s = stmt_get(st, id);
 	struct store_replica *list = NULL;
-	size_t n = 0, cap = 0;
-	int rc, r = 0;
+	size_t n = 0;
+	int r;
 
 	if (!s)
 		return -EIO;
 	if (key >= 0)
 		sqlite3_bind_int64(s, 1, key);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (n == cap) {
-			struct store_replica *nl;
-
-			cap = cap ? cap * 2 : 16;
-			nl = realloc(list, cap * sizeof(*list));
-			if (!nl) {
-				r = -ENOMEM;
-				break;
-			}
-			list = nl;
-		}
-		replica_from_row(s, &list[n++]);
-	}
-	stmt_done(s);
-	if (r >= 0 && rc != SQLITE_DONE)
-		r = sqlite_errno(rc);
+	r = rows_collect(s, sizeof(*list), replica_from_row, (void **)&list, &n);
 	for (size_t i = 0; r >= 0 && i < n; i++)
 		r = cb(&list[i], userdata);
 	free(list);
@@ -1113,12 +1136,9 @@ int store_usage_insert(struct store *st, int64_t node, uint64_t seq, int64_t tas
 	stmt_done(s);
 	if (rc != SQLITE_DONE)
 		return sqlite_errno(rc);
-	r = store_write_begin(st);
-	if (r < 0)
-		return r;
-	s = stmt_get(st, S_USAGE_INSERT);
+	s = write_stmt(st, S_USAGE_INSERT, &r);
 	if (!s)
-		return -EIO;
+		return r;
 	sqlite3_bind_int64(s, 1, node);
 	sqlite3_bind_int64(s, 2, (int64_t)seq);
 	if (task_id > 0)
@@ -1149,8 +1169,10 @@ int store_usage_count(struct store *st, int64_t node, int64_t *ret)
 
 /* --- blobs --- */
 
-static void blob_from_row(sqlite3_stmt *s, struct store_blob *b)
+static void blob_from_row(sqlite3_stmt *s, void *row)
 {
+	struct store_blob *b = row;
+
 	text_copy(b->digest, sizeof(b->digest), s, 0);
 	b->size = (uint64_t)sqlite3_column_int64(s, 1);
 	b->owner = sqlite3_column_int64(s, 2);
@@ -1163,13 +1185,11 @@ static void blob_from_row(sqlite3_stmt *s, struct store_blob *b)
 int store_blob_put(struct store *st, const struct store_blob *b)
 {
 	sqlite3_stmt *s;
-	int r = store_write_begin(st);
+	int r;
 
-	if (r < 0)
-		return r;
-	s = stmt_get(st, S_BLOB_PUT);
+	s = write_stmt(st, S_BLOB_PUT, &r);
 	if (!s)
-		return -EIO;
+		return r;
 	bind_text(s, 1, b->digest);
 	sqlite3_bind_int64(s, 2, (int64_t)b->size);
 	sqlite3_bind_int64(s, 3, b->owner);
@@ -1191,19 +1211,17 @@ int store_blob_get(struct store *st, const char *digest, struct store_blob *ret)
 	if (rc == SQLITE_ROW)
 		blob_from_row(s, ret);
 	stmt_done(s);
-	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqlite_errno(rc);
+	return row_result(rc);
 }
 
 int store_blob_fetched(struct store *st, const char *digest, int64_t now, int64_t expires_at)
 {
 	sqlite3_stmt *s;
-	int r = store_write_begin(st);
+	int r;
 
-	if (r < 0)
-		return r;
-	s = stmt_get(st, S_BLOB_FETCHED);
+	s = write_stmt(st, S_BLOB_FETCHED, &r);
 	if (!s)
-		return -EIO;
+		return r;
 	bind_text(s, 1, digest);
 	sqlite3_bind_int64(s, 2, now);
 	sqlite3_bind_int64(s, 3, expires_at);
@@ -1216,13 +1234,11 @@ int store_blob_fetched(struct store *st, const char *digest, int64_t now, int64_
 int store_blob_delete(struct store *st, const char *digest)
 {
 	sqlite3_stmt *s;
-	int r = store_write_begin(st);
+	int r;
 
-	if (r < 0)
-		return r;
-	s = stmt_get(st, S_BLOB_DELETE);
+	s = write_stmt(st, S_BLOB_DELETE, &r);
 	if (!s)
-		return -EIO;
+		return r;
 	bind_text(s, 1, digest);
 	return step_done(s);
 }
@@ -1231,30 +1247,14 @@ int store_blob_foreach_expired(struct store *st, int64_t now, store_blob_cb cb, 
 {
 	sqlite3_stmt *s = stmt_get(st, S_BLOB_EXPIRED);
 	struct store_blob *list = NULL;
-	size_t n = 0, cap = 0;
-	int rc, r = 0;
+	size_t n = 0;
+	int r;
 
 	if (!s)
 		return -EIO;
 	/* Collect first: the callback may delete rows of the table being read. */
 	sqlite3_bind_int64(s, 1, now);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (n == cap) {
-			struct store_blob *nl;
-
-			cap = cap ? cap * 2 : 16;
-			nl = realloc(list, cap * sizeof(*list));
-			if (!nl) {
-				r = -ENOMEM;
-				break;
-			}
-			list = nl;
-		}
-		blob_from_row(s, &list[n++]);
-	}
-	stmt_done(s);
-	if (r >= 0 && rc != SQLITE_DONE)
-		r = sqlite_errno(rc);
+	r = rows_collect(s, sizeof(*list), blob_from_row, (void **)&list, &n);
 	for (size_t i = 0; r >= 0 && i < n; i++)
 		r = cb(&list[i], userdata);
 	free(list);
@@ -1271,12 +1271,9 @@ int store_rating_insert(struct store *st, int64_t task_id, int64_t account_id, i
 
 	if (stars < 1 || stars > 5)
 		return -EINVAL;
-	r = store_write_begin(st);
-	if (r < 0)
-		return r;
-	s = stmt_get(st, S_RATING_INSERT);
+	s = write_stmt(st, S_RATING_INSERT, &r);
 	if (!s)
-		return -EIO;
+		return r;
 	sqlite3_bind_int64(s, 1, task_id);
 	sqlite3_bind_int64(s, 2, account_id);
 	sqlite3_bind_int64(s, 3, node);
@@ -1322,7 +1319,7 @@ int store_account_name(struct store *st, int64_t id, char *buf, size_t len)
 	if (rc == SQLITE_ROW)
 		text_copy(buf, len, s, 0);
 	stmt_done(s);
-	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqlite_errno(rc);
+	return row_result(rc);
 }
 
 int store_usage_get(struct store *st, int64_t node, uint64_t seq, struct store_usage *ret)
@@ -1351,7 +1348,7 @@ int store_usage_get(struct store *st, int64_t node, uint64_t seq, struct store_u
 	stmt_done(s);
 	if (r < 0)
 		return r;
-	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqlite_errno(rc);
+	return row_result(rc);
 }
 
 void store_usage_clear(struct store_usage *u)
@@ -1391,13 +1388,11 @@ int store_task_list(struct store *st, int64_t account, int state, unsigned limit
 int store_task_input_add(struct store *st, int64_t task_id, const char *digest)
 {
 	sqlite3_stmt *s;
-	int r = store_write_begin(st);
+	int r;
 
-	if (r < 0)
-		return r;
-	s = stmt_get(st, S_TASK_INPUT_ADD);
+	s = write_stmt(st, S_TASK_INPUT_ADD, &r);
 	if (!s)
-		return -EIO;
+		return r;
 	sqlite3_bind_int64(s, 1, task_id);
 	bind_text(s, 2, digest);
 	return step_done(s);
@@ -1421,13 +1416,11 @@ int store_replica_set_terms(struct store *st, int64_t id, int64_t price, unsigne
 			    int64_t offered_ns)
 {
 	sqlite3_stmt *s;
-	int r = store_write_begin(st);
+	int r;
 
-	if (r < 0)
-		return r;
-	s = stmt_get(st, S_REPLICA_SET_TERMS);
+	s = write_stmt(st, S_REPLICA_SET_TERMS, &r);
 	if (!s)
-		return -EIO;
+		return r;
 	sqlite3_bind_int64(s, 1, id);
 	sqlite3_bind_int64(s, 2, price);
 	sqlite3_bind_int64(s, 3, pow_bits);
@@ -1451,19 +1444,17 @@ int store_replica_terms(struct store *st, int64_t id, int64_t *ret_price, unsign
 		*ret_offered_ns = sqlite3_column_int64(s, 2);
 	}
 	stmt_done(s);
-	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqlite_errno(rc);
+	return row_result(rc);
 }
 
 int store_task_set_replicas(struct store *st, int64_t id, uint32_t replicas)
 {
 	sqlite3_stmt *s;
-	int r = store_write_begin(st);
+	int r;
 
-	if (r < 0)
-		return r;
-	s = stmt_get(st, S_TASK_REPLICAS);
+	s = write_stmt(st, S_TASK_REPLICAS, &r);
 	if (!s)
-		return -EIO;
+		return r;
 	sqlite3_bind_int64(s, 1, id);
 	sqlite3_bind_int64(s, 2, replicas);
 	r = step_done(s);
