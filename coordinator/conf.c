@@ -434,7 +434,6 @@ static char *conf_reader(char *str, int num, void *stream)
 
 int coord_conf_load(struct coord_conf *c, const char *path, char *err, size_t errlen)
 {
-	struct conf_parse p = {.name = path, .c = c, .err = err, .errlen = errlen};
 	_cleanup_close_ int fd = -1;
 	_cleanup_free_ char *buf = NULL;
 	struct stat sb;
@@ -451,8 +450,19 @@ int coord_conf_load(struct coord_conf *c, const char *path, char *err, size_t er
 		snprintf(err, errlen, "%s: not a readable regular file of at most 1 MiB", path);
 		return -EINVAL;
 	}
-	p.text = buf;
-	p.len = got;
+	return coord_conf_parse(c, path, buf, got, err, errlen);
+}
+
+int coord_conf_parse(struct coord_conf *c, const char *name, const char *text, size_t len,
+		     char *err, size_t errlen)
+{
+	struct conf_parse p = {.name = name, .c = c, .err = err, .errlen = errlen};
+	int r;
+
+	if (err && errlen)
+		err[0] = '\0';
+	p.text = text;
+	p.len = len;
 	r = ini_parse_stream(conf_reader, &p, ini_cb, &p);
 	if (!p.error && r == -2)
 		p.error = -ENOMEM;
@@ -460,8 +470,8 @@ int coord_conf_load(struct coord_conf *c, const char *path, char *err, size_t er
 		p.line = r;
 		conf_fail(&p, "syntax error (expected 'key = value' or '[coordinator]')");
 	}
-	if (p.error == -ENOMEM)
-		snprintf(err, errlen, "%s: out of memory", path);
+	if (p.error == -ENOMEM && err && errlen)
+		snprintf(err, errlen, "%s: out of memory", name);
 	return p.error;
 }
 

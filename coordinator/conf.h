@@ -43,6 +43,9 @@ void coord_conf_done(struct coord_conf *c);
  * -ENOENT.  Paths must be absolute.
  */
 int coord_conf_load(struct coord_conf *c, const char *path, char *err, size_t errlen);
+/* The same over text already in memory (NAME for messages); text need not be NUL-terminated. */
+int coord_conf_parse(struct coord_conf *c, const char *name, const char *text, size_t len,
+		     char *err, size_t errlen);
 /* Checks that need the file system: cert, key, ca (and crl) readable, state_dir usable. */
 int coord_conf_check_files(const struct coord_conf *c, char *err, size_t errlen);
 /* The effective configuration in the file's own syntax. */

@@ -18,3 +18,5 @@ TEST_SCRIPTS += tests/coord/front_wire.sh
 TEST_SCRIPTS += tests/coord/front_restart.sh
 TEST_SCRIPTS += tests/coord/check_config.sh
 BENCHES += tests/bench/submit_start.sh
+# Fuzz target: coordinator.conf (INI text and every key's checks).
+$(eval $(call aicn_fuzz,fuzz_coord_conf,tests/coord/fuzz_coord_conf.c coordinator/conf.c lib/log.c lib/fileio.c))
