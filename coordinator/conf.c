@@ -357,9 +357,9 @@ static int handle_key(struct conf_parse *p, enum conf_key k, const char *v)
 			return conf_fail(p, "%s: '%.200s': one of err, warn, info, debug", key, v);
 		return 0;
 	case K_SETTLEMENT:
-		if (strcmp(v, "on") && strcmp(v, "off"))
+		if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0)
 			return conf_fail(p, "%s: '%.200s': on or off", key, v);
-		c->settlement = !strcmp(v, "on");
+		c->settlement = strcmp(v, "on") == 0;
 		return 0;
 	case K_N:
 		break;

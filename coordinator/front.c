@@ -1577,8 +1577,8 @@ static int h_rate(struct net_conn *c, const struct proto_msg *m, void *ud)
 
 		store_replica_foreach(coord_store(f->c), id, 1, rated_cb, &x);
 		if (x.node && store_node_get(coord_store(f->c), x.node, &sn) == 0 &&
-		    (r = pay_rate(f->cfg.pay, id, net_conn_peer(c)->name, sn.node_id, (int)stars,
-				  err, sizeof(err))) < 0)
+		    pay_rate(f->cfg.pay, id, net_conn_peer(c)->name, sn.node_id, (int)stars, err,
+			     sizeof(err)) < 0)
 			flog(f, LOG_LVL_WARN, "task %lld: rating not recorded by settlement: %s",
 			     (long long)id, err);
 	}
