@@ -12,8 +12,8 @@
 #define SUP_LOG_FILE "supervise.log"	 /* the supervisor's own messages */
 #define SUP_BIN_NAME "aicn-supervise"
 #define SUP_TASK_ID_MAX 64
-#define SUP_ARGS_MAX 256     /* argv and env entries each */
-#define SUP_ARG_LEN_MAX 4096 /* bytes per argv/env entry */
+#define SUP_ARGS_MAX 1024     /* argv and env entries each (image env + offer env) */
+#define SUP_ARG_LEN_MAX 65536 /* bytes per argv/env entry (the wire allows 8192; image env more) */
 #define SUP_SPEC_MAX (1 << 20)
 #define SUP_STATE_MAX 8192
 #define SUP_ERROR_MAX 256
