@@ -71,6 +71,7 @@ struct peer {
 	uint64_t up_size, up_off;
 	unsigned nwatch;
 	struct watch *watches;
+	struct peer *prev, *next; /* in front.peers */
 };
 
 /* A message waiting for the end of the round. */
@@ -89,6 +90,7 @@ struct front {
 	struct coord_actions actions;
 	struct out *out;
 	size_t nout, capout;
+	struct peer *peers;    /* every connection past HELLO */
 	struct peer **by_node; /* nodes.id -> connected agent */
 	size_t nby_node;
 	struct live *live[LIVE_BUCKETS];
@@ -651,9 +653,29 @@ static void on_ready(struct net_conn *c, void *ud)
 		return;
 	}
 	net_conn_set_data(c, p);
+	p->next = f->peers;
+	if (f->peers)
+		f->peers->prev = p;
+	f->peers = p;
 	round_arm(f);
 	flog(f, LOG_LVL_DEBUG, "%s connected as %s (%s)", net_conn_addr(c), tp->name,
 	     role_name(tp->role));
+}
+
+/* Forget a connection's state (its watches, upload, key). */
+static void peer_release(struct front *f, struct peer *p)
+{
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		f->peers = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	while (p->watches)
+		watch_remove(f, p->watches);
+	blobs_upload_abort(p->up);
+	key_verifier_free(p->kv);
+	free(p);
 }
 
 static void on_close(struct net_conn *c, const char *reason, void *ud)
@@ -670,11 +692,7 @@ static void on_close(struct net_conn *c, const char *reason, void *ud)
 		flog(f, LOG_LVL_INFO, "node %lld (%s) disconnected: %s", (long long)p->node,
 		     net_conn_peer(c)->name, reason ? reason : "closed");
 	}
-	while (p->watches)
-		watch_remove(f, p->watches);
-	blobs_upload_abort(p->up);
-	key_verifier_free(p->kv);
-	free(p);
+	peer_release(f, p);
 }
 
 static struct peer *peer_of(struct net_conn *c)
@@ -1933,7 +1951,10 @@ struct front *front_free(struct front *f)
 {
 	if (!f)
 		return NULL;
-	f->srv = net_server_free(f->srv); /* on_close runs for every connection */
+	f->srv = net_server_free(f->srv);
+	/* Connections closed at shutdown may not pass through on_close. */
+	while (f->peers)
+		peer_release(f, f->peers);
 	loop_timer_free(f->round_timer);
 	loop_timer_free(f->tick_timer);
 	for (size_t i = 0; i < f->nout; i++) {
