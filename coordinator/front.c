@@ -1066,6 +1066,29 @@ static int h_usage_record(struct net_conn *c, const struct proto_msg *m, void *u
 	return q_ack(p, m->id, (int64_t)ur.seq);
 }
 
+/* Whether some provider that ran no slot of the task could take one more (online, big enough). */
+static bool other_provider(struct front *f, int64_t task_id)
+{
+	struct sched *sc = coord_sched(f->c);
+	const struct sched_task *t = sched_task_get(sc, task_id);
+
+	for (unsigned i = 0; t && i < sched_node_count(sc); i++) {
+		const struct sched_node *n = sched_node_at(sc, i);
+		bool used = false;
+
+		if (!n->known || !n->online || n->cores < t->cores || n->memory < t->memory ||
+		    n->price > t->max_price)
+			continue;
+		for (uint32_t k = 0; k < t->replicas && !used; k++)
+			used = t->placed[k] == (int32_t)i;
+		for (uint32_t k = 0; k < MIN(t->nexcluded, SCHED_MAX_EXCLUDED) && !used; k++)
+			used = t->excluded[k] == (int32_t)i;
+		if (!used)
+			return true;
+	}
+	return false;
+}
+
 /* Proof of Compute and payment of one finished replica (PAY_SETTLED without settlement). */
 static int settle_result(struct front *f, struct peer *p, const struct proto_msg *m,
 			 const struct store_replica *rep, const struct store_usage *u,
@@ -1129,6 +1152,7 @@ static int h_task_result(struct net_conn *c, const struct proto_msg *m, void *ud
 	struct usage_record ur;
 	const char *digest = NULL, *why = NULL;
 	enum pay_verdict verdict = PAY_SETTLED;
+	bool no_quorum = false;
 	char why_buf[512] = "";
 	int64_t id, seq, exit_code = 0;
 	int r;
@@ -1183,12 +1207,20 @@ static int h_task_result(struct net_conn *c, const struct proto_msg *m, void *ud
 		return q_error(p, m->id, "result_refused", "%s", why_buf);
 	}
 	if (verdict == PAY_NEED_REPLICA) {
-		r = coord_add_replica(f->c, id, now_s());
+		no_quorum = !other_provider(f, id);
+		r = no_quorum ? -ENOSPC : coord_add_replica(f->c, id, now_s());
 		flog(f, LOG_LVL_INFO, "task %lld: results disagree, another replica %s",
-		     (long long)id, r < 0 ? "could not be added" : "added");
+		     (long long)id,
+		     no_quorum ? "impossible: no further distinct provider"
+			       : (r < 0 ? "could not be added" : "added"));
 	}
-	r = coord_task_event(f->c, p->node, id, COORD_EV_FINISHED, (int32_t)exit_code, digest, NULL,
-			     now_s(), &f->actions);
+	/* No quorum possible: the task fails; its end closes the escrow (results refused). */
+	if (no_quorum)
+		r = coord_task_fail(f->c, id, "no quorum: no further distinct provider", now_s(),
+				    &f->actions);
+	else
+		r = coord_task_event(f->c, p->node, id, COORD_EV_FINISHED, (int32_t)exit_code,
+				     digest, NULL, now_s(), &f->actions);
 	if (r < 0 && r != -ESTALE)
 		return q_error(p, m->id, code_of(r), "cannot record the result");
 	flog(f, LOG_LVL_INFO, "task %lld slot %u finished on node %lld (exit %lld)", (long long)id,

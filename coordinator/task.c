@@ -1217,6 +1217,16 @@ int coord_add_replica(struct coord *c, int64_t task_id, int64_t now)
 	return store_op_end(c->st, r);
 }
 
+int coord_task_fail(struct coord *c, int64_t task_id, const char *reason, int64_t now,
+		    struct coord_actions *actions)
+{
+	struct sched_task *t = sched_task_get(c->sc, task_id);
+
+	if (!t)
+		return -ENOENT;
+	return task_end(c, t, TASK_FAILED, reason, now, actions);
+}
+
 int coord_submit_undo(struct coord *c, int64_t task_id)
 {
 	int r = sched_task_remove(c->sc, task_id);

@@ -138,6 +138,9 @@ int coord_task_event(struct coord *c, int64_t node, int64_t task_id, enum coord_
  * another slot, queued at once, never on a node that ran one of its slots.
  */
 int coord_add_replica(struct coord *c, int64_t task_id, int64_t now);
+/* End an unfinished task as FAILED with reason (live replicas get COORD_CANCEL). */
+int coord_task_fail(struct coord *c, int64_t task_id, const char *reason, int64_t now,
+		    struct coord_actions *actions);
 /*
  * Forget a task coord_submit() just added, when the caller rolls back the store
  * operation that surrounded it (settlement refused the escrow).
