@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <aicn/compiler.h>
+#include <aicn/confval.h>
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -112,92 +113,6 @@ int agent_host_probe(struct agent_host_facts *ret_facts)
 	return 0;
 }
 
-/* Digits only, no sign, no spaces, at most MAX. */
-static int parse_u64(const char *s, uint64_t max, uint64_t *ret)
-{
-	uint64_t v = 0;
-
-	if (!*s)
-		return -EINVAL;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return -EINVAL;
-		if (v > (UINT64_MAX - 9) / 10)
-			return -ERANGE;
-		v = v * 10 + (uint64_t)(*s - '0');
-	}
-	if (v > max)
-		return -ERANGE;
-	*ret = v;
-	return 0;
-}
-
-/* "I" or "I.F" with at most DIGITS fraction digits, scaled by 10^DIGITS. */
-static int parse_fixed(const char *s, unsigned digits, uint64_t max_scaled, uint64_t *ret)
-{
-	uint64_t ip = 0, scale = 1, frac = 0;
-	unsigned nf = 0, ni = 0;
-
-	for (unsigned i = 0; i < digits; i++)
-		scale *= 10;
-	for (; *s >= '0' && *s <= '9'; s++, ni++) {
-		if (ip > UINT32_MAX)
-			return -ERANGE;
-		ip = ip * 10 + (uint64_t)(*s - '0');
-	}
-	if (*s == '.') {
-		s++;
-		for (; *s >= '0' && *s <= '9'; s++, nf++) {
-			if (nf >= digits)
-				return -EINVAL;
-			frac = frac * 10 + (uint64_t)(*s - '0');
-		}
-		if (!nf)
-			return -EINVAL;
-	}
-	if (*s || !ni)
-		return -EINVAL;
-	for (unsigned i = nf; i < digits; i++)
-		frac *= 10;
-	if (ip > max_scaled / scale || ip * scale + frac > max_scaled)
-		return -ERANGE;
-	*ret = ip * scale + frac;
-	return 0;
-}
-
-/* Bytes with an optional binary suffix: 512M, 10G, 1TiB, 4096. */
-static int parse_size(const char *s, uint64_t *ret)
-{
-	static const struct {
-		const char *suffix;
-		unsigned shift;
-	} units[] = {
-		{"", 0},   {"K", 10},	{"KiB", 10}, {"M", 20},	  {"MiB", 20},
-		{"G", 30}, {"GiB", 30}, {"T", 40},   {"TiB", 40},
-	};
-	char digits[24];
-	size_t n = strspn(s, "0123456789");
-	uint64_t v;
-	int r;
-
-	if (!n || n >= sizeof(digits))
-		return n ? -ERANGE : -EINVAL;
-	memcpy(digits, s, n);
-	digits[n] = '\0';
-	r = parse_u64(digits, UINT64_MAX, &v);
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
-		if (strcmp(s + n, units[i].suffix) != 0)
-			continue;
-		if (units[i].shift && v > (UINT64_MAX >> units[i].shift))
-			return -ERANGE;
-		*ret = v << units[i].shift;
-		return 0;
-	}
-	return -EINVAL;
-}
-
 static bool is_dns_name(const char *s)
 {
 	size_t len = strlen(s), label = 0;
@@ -275,7 +190,7 @@ static int parse_hostport(const char *s, bool names, bool port0, const char **wh
 			}
 		}
 	}
-	if (parse_u64(colon + 1, 65535, &port) < 0 || (!port0 && port == 0)) {
+	if (confval_uint(colon + 1, 65535, &port) < 0 || (!port0 && port == 0)) {
 		*why = port0 ? "port must be 0-65535" : "port must be 1-65535";
 		return -EINVAL;
 	}
@@ -336,7 +251,7 @@ static int handle_key(struct cfg_parse *p, enum cfg_key k, const char *v)
 	case K_STATE_DIR:
 		return set_path(p, key, &c->state_dir, v);
 	case K_MAX_CORES:
-		r = parse_fixed(v, 3, UINT32_MAX, &n);
+		r = confval_fixed(v, 3, UINT32_MAX, &n);
 		if (r < 0 || n == 0) {
 			cfg_fail(
 				p, -EINVAL,
@@ -352,7 +267,7 @@ static int handle_key(struct cfg_parse *p, enum cfg_key k, const char *v)
 		c->max_millicores = (uint32_t)n;
 		return 0;
 	case K_MAX_MEMORY:
-		r = parse_size(v, &n);
+		r = confval_size(v, UINT64_MAX, &n);
 		if (r < 0) {
 			cfg_fail(p, -EINVAL,
 				 "key '%s': '%s' is not a size (bytes, or with K, M, G, T suffix)",
@@ -396,7 +311,7 @@ static int handle_key(struct cfg_parse *p, enum cfg_key k, const char *v)
 		}
 		return 0;
 	case K_ASK_PRICE:
-		r = parse_u64(v, CFG_MAX_PRICE, &n);
+		r = confval_uint(v, CFG_MAX_PRICE, &n);
 		if (r < 0) {
 			cfg_fail(
 				p, -EINVAL,
@@ -419,7 +334,7 @@ static int handle_key(struct cfg_parse *p, enum cfg_key k, const char *v)
 		}
 		return set_string(p, &c->location, v);
 	case K_RENEWABLE:
-		r = parse_fixed(v, 6, MEGA, &n);
+		r = confval_fixed(v, 6, MEGA, &n);
 		if (r < 0) {
 			cfg_fail(
 				p, -EINVAL,
@@ -430,7 +345,7 @@ static int handle_key(struct cfg_parse *p, enum cfg_key k, const char *v)
 		c->renewable_ppm = (uint32_t)n;
 		return 0;
 	case K_MAX_TASKS:
-		r = parse_u64(v, CFG_MAX_TASKS, &n);
+		r = confval_uint(v, CFG_MAX_TASKS, &n);
 		if (r < 0 || n == 0) {
 			cfg_fail(p, -EINVAL,
 				 "key '%s': '%s' is not a whole number between 1 and %d", key, v,
@@ -440,7 +355,7 @@ static int handle_key(struct cfg_parse *p, enum cfg_key k, const char *v)
 		c->max_tasks = (uint32_t)n;
 		return 0;
 	case K_IMAGE_CACHE:
-		r = parse_size(v, &n);
+		r = confval_size(v, UINT64_MAX, &n);
 		if (r < 0 || n < CFG_MIN_CACHE || n > CFG_MAX_CACHE) {
 			cfg_fail(
 				p, -EINVAL,

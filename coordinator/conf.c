@@ -2,6 +2,7 @@
 #include "conf.h"
 
 #include <aicn/compiler.h>
+#include <aicn/confval.h>
 #include <aicn/fileio.h>
 
 #include <arpa/inet.h>
@@ -148,63 +149,6 @@ void coord_conf_done(struct coord_conf *c)
 	*c = (struct coord_conf){0};
 }
 
-/* Digits only, at most max. */
-static int parse_uint(const char *s, uint64_t max, uint64_t *ret)
-{
-	uint64_t v = 0;
-
-	if (!*s)
-		return -EINVAL;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return -EINVAL;
-		if (v > (UINT64_MAX - 9) / 10)
-			return -ERANGE;
-		v = v * 10 + (uint64_t)(*s - '0');
-	}
-	if (v > max)
-		return -ERANGE;
-	*ret = v;
-	return 0;
-}
-
-/* Seconds with an optional unit: 90, 90s, 15m, 12h, 7d. */
-static int parse_duration(const char *s, int64_t max, int64_t *ret)
-{
-	static const struct {
-		char unit;
-		int64_t mult;
-	} units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
-	char digits[24];
-	size_t n = strspn(s, "0123456789");
-	int64_t mult = 1;
-	uint64_t v;
-	int r;
-
-	if (!n || n >= sizeof(digits))
-		return -EINVAL;
-	if (s[n]) {
-		bool found = false;
-
-		for (size_t i = 0; i < ARRAY_SIZE(units) && !found; i++)
-			if (s[n] == units[i].unit && !s[n + 1]) {
-				mult = units[i].mult;
-				found = true;
-			}
-		if (!found)
-			return -EINVAL;
-	}
-	memcpy(digits, s, n);
-	digits[n] = '\0';
-	r = parse_uint(digits, (uint64_t)max, &v);
-	if (r < 0)
-		return r;
-	if ((int64_t)v > max / mult)
-		return -ERANGE;
-	*ret = (int64_t)v * mult;
-	return 0;
-}
-
 static bool printable(const char *s)
 {
 	for (; *s; s++)
@@ -252,7 +196,7 @@ static int parse_listen(const char *s, char *host, size_t hostlen, uint16_t *por
 		*why = "the address must be an IP address (e.g. 0.0.0.0 or [::])";
 		return -EINVAL;
 	}
-	if (parse_uint(colon + 1, 65535, &pv) < 0) {
+	if (confval_uint(colon + 1, 65535, &pv) < 0) {
 		*why = "port must be 0-65535";
 		return -EINVAL;
 	}
@@ -315,40 +259,40 @@ static int handle_key(struct conf_parse *p, enum conf_key k, const char *v)
 		return set_str(&c->network, v) < 0 ? (p->error = -ENOMEM) : 0;
 	}
 	case K_HEARTBEAT_TIMEOUT:
-		if (parse_duration(v, 86400, &d) < 0 || d < HEARTBEAT_MIN)
+		if (confval_duration(v, 86400, &d) < 0 || d < HEARTBEAT_MIN)
 			return conf_fail(p, "%s: '%.200s': a duration from %ds to 1d (e.g. 30s)",
 					 key, v, HEARTBEAT_MIN);
 		c->heartbeat_timeout = d;
 		return 0;
 	case K_BLOB_RETENTION:
-		if (parse_duration(v, 3650LL * 86400, &d) < 0 || d < 60)
+		if (confval_duration(v, 3650LL * 86400, &d) < 0 || d < 60)
 			return conf_fail(p, "%s: '%.200s': a duration from 60s to 3650d (e.g. 7d)",
 					 key, v);
 		c->blob_retention = d;
 		return 0;
 	case K_RESULT_GRACE:
-		if (parse_duration(v, 365LL * 86400, &d) < 0)
+		if (confval_duration(v, 365LL * 86400, &d) < 0)
 			return conf_fail(p, "%s: '%.200s': a duration from 0 to 365d (e.g. 1h)",
 					 key, v);
 		c->result_grace = d;
 		return 0;
 	case K_RETRY_CAP:
-		if (parse_uint(v, 100, &n) < 0)
+		if (confval_uint(v, 100, &n) < 0)
 			return conf_fail(p, "%s: '%.200s': an integer from 0 to 100", key, v);
 		c->retry_cap = (uint32_t)n;
 		return 0;
 	case K_MAX_ACTIVE:
-		if (parse_uint(v, 100000000, &n) < 0 || n < 1)
+		if (confval_uint(v, 100000000, &n) < 0 || n < 1)
 			return conf_fail(p, "%s: '%.200s': an integer from 1 to 100000000", key, v);
 		c->max_active = n;
 		return 0;
 	case K_TICK_MS:
-		if (parse_uint(v, 60000, &n) < 0 || n < 10)
+		if (confval_uint(v, 60000, &n) < 0 || n < 10)
 			return conf_fail(p, "%s: '%.200s': milliseconds from 10 to 60000", key, v);
 		c->tick_ms = (unsigned)n;
 		return 0;
 	case K_MAX_CONNS:
-		if (parse_uint(v, 1000000, &n) < 0 || n < 1)
+		if (confval_uint(v, 1000000, &n) < 0 || n < 1)
 			return conf_fail(p, "%s: '%.200s': an integer from 1 to 1000000", key, v);
 		c->max_conns = (unsigned)n;
 		return 0;
@@ -357,9 +301,8 @@ static int handle_key(struct conf_parse *p, enum conf_key k, const char *v)
 			return conf_fail(p, "%s: '%.200s': one of err, warn, info, debug", key, v);
 		return 0;
 	case K_SETTLEMENT:
-		if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0)
+		if (confval_bool(v, &c->settlement) < 0)
 			return conf_fail(p, "%s: '%.200s': on or off", key, v);
-		c->settlement = strcmp(v, "on") == 0;
 		return 0;
 	case K_N:
 		break;

@@ -1,6 +1,6 @@
 # tests/agent/module.mk -- tests of the agent (config, supervisor, perf, metrics, cache, offers, result archive, end to end) and its fuzzers.
 $(eval $(call aicn_test,test_agent_config,tests/agent/test_config.c,aicn-agent aicn))
-$(eval $(call aicn_fuzz,fuzz_agent_config,tests/agent/fuzz_config.c agent/config.c lib/window.c))
+$(eval $(call aicn_fuzz,fuzz_agent_config,tests/agent/fuzz_config.c agent/config.c lib/confval.c lib/window.c))
 $(eval $(call aicn_test,test_agent_supervisor,tests/agent/test_supervisor.c,aicn-agent aicn))
 $(eval $(call aicn_test,test_agent_perf,tests/agent/test_perf.c,aicn-agent aicn))
 $(eval $(call aicn_test,test_agent_metrics,tests/agent/test_metrics.c,aicn-agent aicn))

@@ -19,4 +19,4 @@ TEST_SCRIPTS += tests/coord/front_restart.sh
 TEST_SCRIPTS += tests/coord/check_config.sh
 BENCHES += tests/bench/submit_start.sh
 # Fuzz target: coordinator.conf (INI text and every key's checks).
-$(eval $(call aicn_fuzz,fuzz_coord_conf,tests/coord/fuzz_coord_conf.c coordinator/conf.c lib/log.c lib/fileio.c))
+$(eval $(call aicn_fuzz,fuzz_coord_conf,tests/coord/fuzz_coord_conf.c coordinator/conf.c lib/confval.c lib/log.c lib/fileio.c))
