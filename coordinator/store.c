@@ -374,10 +374,75 @@ static sqlite3_stmt *write_stmt(struct store *st, enum stmt_id id, int *ret)
 	return s;
 }
 
+/* Bind n int64 values to parameters first..first+n-1 of s. */
+static void bind_int64s(sqlite3_stmt *s, int first, size_t n, const int64_t *v)
+{
+	for (size_t i = 0; i < n; i++)
+		sqlite3_bind_int64(s, first + (int)i, v[i]);
+}
+
+#define BIND_INTS(s, first, ...)                                                                   \
+	bind_int64s(s, first, ARRAY_SIZE(((const int64_t[]){__VA_ARGS__})),                        \
+		    (const int64_t[]){__VA_ARGS__})
+
+/* A write whose parameters are all integers, in order: prepare, bind, step, reset. */
+static int write_int64s(struct store *st, enum stmt_id id, size_t n, const int64_t *v)
+{
+	int r;
+	sqlite3_stmt *s = write_stmt(st, id, &r);
+
+	if (!s)
+		return r;
+	bind_int64s(s, 1, n, v);
+	return step_done(s);
+}
+
+#define WRITE_INTS(st, id, ...)                                                                    \
+	write_int64s(st, id, ARRAY_SIZE(((const int64_t[]){__VA_ARGS__})),                         \
+		     (const int64_t[]){__VA_ARGS__})
+
+/* Step an UPDATE of one row by key: -ENOENT when no row had that key. */
+static int step_one_row(struct store *st, sqlite3_stmt *s)
+{
+	int r = step_done(s);
+
+	if (r < 0)
+		return r;
+	return sqlite3_changes(st->db) == 1 ? 0 : -ENOENT;
+}
+
 /* What a single-row lookup's last step means: found, not found, or an error. */
 static int row_result(int rc)
 {
 	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqlite_errno(rc);
+}
+
+/* Step a lookup of at most one row: from_row fills ret when there is one. */
+static int one_row(sqlite3_stmt *s, void (*from_row)(sqlite3_stmt *, void *), void *ret)
+{
+	int rc = sqlite3_step(s);
+
+	if (rc == SQLITE_ROW)
+		from_row(s, ret);
+	stmt_done(s);
+	return row_result(rc);
+}
+
+/* A SELECT count(*) with one integer parameter (none when key < 0). */
+static int count_rows(struct store *st, enum stmt_id id, int64_t key, int64_t *ret)
+{
+	sqlite3_stmt *s = stmt_get(st, id);
+	int rc;
+
+	if (!s)
+		return -EIO;
+	if (key >= 0)
+		sqlite3_bind_int64(s, 1, key);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*ret = sqlite3_column_int64(s, 0);
+	stmt_done(s);
+	return rc == SQLITE_ROW ? 0 : sqlite_errno(rc);
 }
 
 /*
@@ -687,8 +752,10 @@ int store_account_ensure(struct store *st, const char *name, const char *role, i
 
 /* --- nodes --- */
 
-static void node_from_row(sqlite3_stmt *s, struct store_node *n)
+static void node_from_row(sqlite3_stmt *s, void *row)
 {
+	struct store_node *n = row;
+
 	n->id = sqlite3_column_int64(s, 0);
 	text_copy(n->node_id, sizeof(n->node_id), s, 1);
 	n->account_id = sqlite3_column_int64(s, 2);
@@ -714,18 +781,12 @@ int store_node_upsert(struct store *st, const struct store_node *n, int64_t *ret
 	if (!s)
 		return r;
 	bind_text(s, 1, n->node_id);
-	sqlite3_bind_int64(s, 2, n->account_id);
-	sqlite3_bind_int64(s, 3, n->cores);
-	sqlite3_bind_int64(s, 4, (int64_t)n->memory);
-	sqlite3_bind_int64(s, 5, n->max_tasks);
-	sqlite3_bind_int64(s, 6, n->price);
-	sqlite3_bind_int64(s, 7, n->perf);
+	BIND_INTS(s, 2, n->account_id, n->cores, (int64_t)n->memory, n->max_tasks, n->price,
+		  n->perf);
 	bind_text(s, 8, n->location);
 	sqlite3_bind_int64(s, 9, n->renewable_ppm);
 	bind_text(s, 10, n->window[0] ? n->window : "always");
-	sqlite3_bind_int64(s, 11, n->utc_offset);
-	sqlite3_bind_int64(s, 12, n->registered_at);
-	sqlite3_bind_int64(s, 13, n->last_seen);
+	BIND_INTS(s, 11, n->utc_offset, n->registered_at, n->last_seen);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		*ret_id = sqlite3_column_int64(s, 0);
@@ -741,22 +802,13 @@ int store_node_upsert(struct store *st, const struct store_node *n, int64_t *ret
 
 int store_node_seen(struct store *st, int64_t id, int64_t now)
 {
-	sqlite3_stmt *s;
-	int r;
-
-	s = write_stmt(st, S_NODE_SEEN, &r);
-	if (!s)
-		return r;
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_int64(s, 2, now);
-	return step_done(s);
+	return WRITE_INTS(st, S_NODE_SEEN, id, now);
 }
 
 static int node_one(struct store *st, enum stmt_id id, int64_t key, const char *skey,
 		    struct store_node *ret)
 {
 	sqlite3_stmt *s = stmt_get(st, id);
-	int rc;
 
 	if (!s)
 		return -EIO;
@@ -764,11 +816,7 @@ static int node_one(struct store *st, enum stmt_id id, int64_t key, const char *
 		bind_text(s, 1, skey);
 	else
 		sqlite3_bind_int64(s, 1, key);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		node_from_row(s, ret);
-	stmt_done(s);
-	return row_result(rc);
+	return one_row(s, node_from_row, ret);
 }
 
 int store_node_get(struct store *st, int64_t id, struct store_node *ret)
@@ -841,6 +889,26 @@ void store_task_clear(struct store_task *t)
 	}
 }
 
+/* Hand every task row of s to cb (stopping at its first error), then reset s. */
+static int task_rows(sqlite3_stmt *s, store_task_cb cb, void *userdata)
+{
+	struct store_task t;
+	int rc, r = 0;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		r = task_from_row(s, &t);
+		if (r >= 0)
+			r = cb(&t, userdata);
+		store_task_clear(&t);
+		if (r < 0)
+			break;
+	}
+	stmt_done(s);
+	if (r < 0)
+		return r;
+	return rc == SQLITE_DONE ? 0 : sqlite_errno(rc);
+}
+
 int store_task_insert(struct store *st, struct store_task *t, int64_t *ret_existing)
 {
 	sqlite3_stmt *s;
@@ -870,17 +938,10 @@ int store_task_insert(struct store *st, struct store_task *t, int64_t *ret_exist
 	bind_text(s, 2, t->client_ref);
 	bind_text(s, 3, t->image);
 	bind_text(s, 4, t->spec);
-	sqlite3_bind_int64(s, 5, t->cores);
-	sqlite3_bind_int64(s, 6, (int64_t)t->memory);
-	sqlite3_bind_int64(s, 7, t->max_price);
-	sqlite3_bind_int64(s, 8, t->replicas);
-	sqlite3_bind_int64(s, 9, t->priority);
-	sqlite3_bind_int64(s, 10, t->deadline);
-	sqlite3_bind_int64(s, 11, t->state);
-	sqlite3_bind_int64(s, 12, t->attempts);
+	BIND_INTS(s, 5, t->cores, (int64_t)t->memory, t->max_price, t->replicas, t->priority,
+		  t->deadline, t->state, t->attempts);
 	bind_text(s, 13, t->reason);
-	sqlite3_bind_int64(s, 14, t->submitted_at);
-	sqlite3_bind_int64(s, 15, t->finished_at);
+	BIND_INTS(s, 14, t->submitted_at, t->finished_at);
 	bind_text(s, 16, t->result_digest);
 	sqlite3_bind_int64(s, 17, t->exit_code);
 	r = step_done(s);
@@ -916,15 +977,10 @@ int store_task_set_state(struct store *st, int64_t id, enum task_state state, ui
 	s = write_stmt(st, S_TASK_STATE, &r);
 	if (!s)
 		return r;
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_int64(s, 2, state);
-	sqlite3_bind_int64(s, 3, attempts);
+	BIND_INTS(s, 1, id, state, attempts);
 	bind_text(s, 4, reason);
 	sqlite3_bind_int64(s, 5, finished_at);
-	r = step_done(s);
-	if (r < 0)
-		return r;
-	return sqlite3_changes(st->db) == 1 ? 0 : -ENOENT;
+	return step_one_row(st, s);
 }
 
 int store_task_set_result(struct store *st, int64_t id, const char *digest, int32_t exit_code)
@@ -938,48 +994,21 @@ int store_task_set_result(struct store *st, int64_t id, const char *digest, int3
 	sqlite3_bind_int64(s, 1, id);
 	bind_text(s, 2, digest);
 	sqlite3_bind_int64(s, 3, exit_code);
-	r = step_done(s);
-	if (r < 0)
-		return r;
-	return sqlite3_changes(st->db) == 1 ? 0 : -ENOENT;
+	return step_one_row(st, s);
 }
 
 int store_task_count(struct store *st, int state, int64_t *ret)
 {
-	sqlite3_stmt *s = stmt_get(st, state < 0 ? S_TASK_COUNT_ALL : S_TASK_COUNT);
-	int rc;
-
-	if (!s)
-		return -EIO;
-	if (state >= 0)
-		sqlite3_bind_int64(s, 1, state);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		*ret = sqlite3_column_int64(s, 0);
-	stmt_done(s);
-	return rc == SQLITE_ROW ? 0 : sqlite_errno(rc);
+	return count_rows(st, state < 0 ? S_TASK_COUNT_ALL : S_TASK_COUNT, state, ret);
 }
 
 int store_task_foreach_active(struct store *st, store_task_cb cb, void *userdata)
 {
 	sqlite3_stmt *s = stmt_get(st, S_TASK_ACTIVE);
-	struct store_task t;
-	int rc, r = 0;
 
 	if (!s)
 		return -EIO;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		r = task_from_row(s, &t);
-		if (r >= 0)
-			r = cb(&t, userdata);
-		store_task_clear(&t);
-		if (r < 0)
-			break;
-	}
-	stmt_done(s);
-	if (r < 0)
-		return r;
-	return rc == SQLITE_DONE ? 0 : sqlite_errno(rc);
+	return task_rows(s, cb, userdata);
 }
 
 /* --- replicas --- */
@@ -1004,18 +1033,8 @@ static void replica_from_row(sqlite3_stmt *s, void *row)
 int store_replica_assign(struct store *st, int64_t task_id, uint32_t idx, int64_t node,
 			 uint32_t attempt, int64_t now, int64_t *ret_id)
 {
-	sqlite3_stmt *s;
-	int r;
+	int r = WRITE_INTS(st, S_REPLICA_INSERT, task_id, idx, node, attempt, now);
 
-	s = write_stmt(st, S_REPLICA_INSERT, &r);
-	if (!s)
-		return r;
-	sqlite3_bind_int64(s, 1, task_id);
-	sqlite3_bind_int64(s, 2, idx);
-	sqlite3_bind_int64(s, 3, node);
-	sqlite3_bind_int64(s, 4, attempt);
-	sqlite3_bind_int64(s, 5, now);
-	r = step_done(s);
 	if (r < 0)
 		return r;
 	if (ret_id)
@@ -1032,48 +1051,33 @@ int store_replica_set_state(struct store *st, int64_t id, enum replica_state sta
 	s = write_stmt(st, S_REPLICA_STATE, &r);
 	if (!s)
 		return r;
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_int64(s, 2, state);
-	sqlite3_bind_int64(s, 3, exit_code);
+	BIND_INTS(s, 1, id, state, exit_code);
 	bind_text(s, 4, digest);
 	bind_text(s, 5, reason);
 	sqlite3_bind_int64(s, 6, REPLICA_LIVE(state) ? 0 : now);
-	r = step_done(s);
-	if (r < 0)
-		return r;
-	return sqlite3_changes(st->db) == 1 ? 0 : -ENOENT;
+	return step_one_row(st, s);
 }
 
 int store_replica_get(struct store *st, int64_t id, struct store_replica *ret)
 {
 	sqlite3_stmt *s = stmt_get(st, S_REPLICA_GET);
-	int rc;
 
 	if (!s)
 		return -EIO;
 	sqlite3_bind_int64(s, 1, id);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		replica_from_row(s, ret);
-	stmt_done(s);
-	return row_result(rc);
+	return one_row(s, replica_from_row, ret);
 }
 
 int store_replica_find_live(struct store *st, int64_t task_id, int64_t node,
 			    struct store_replica *ret)
 {
 	sqlite3_stmt *s = stmt_get(st, S_REPLICA_FIND_LIVE);
-	int rc;
 
 	if (!s)
 		return -EIO;
 	sqlite3_bind_int64(s, 1, task_id);
 	sqlite3_bind_int64(s, 2, node);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		replica_from_row(s, ret);
-	stmt_done(s);
-	return row_result(rc);
+	return one_row(s, replica_from_row, ret);
 }
 
 /* Collect the rows first: callbacks may write to the table being read. */
@@ -1139,32 +1143,20 @@ int store_usage_insert(struct store *st, int64_t node, uint64_t seq, int64_t tas
 	s = write_stmt(st, S_USAGE_INSERT, &r);
 	if (!s)
 		return r;
-	sqlite3_bind_int64(s, 1, node);
-	sqlite3_bind_int64(s, 2, (int64_t)seq);
+	BIND_INTS(s, 1, node, (int64_t)seq);
 	if (task_id > 0)
 		sqlite3_bind_int64(s, 3, task_id);
 	else
 		sqlite3_bind_null(s, 3);
 	bind_text(s, 4, record);
 	bind_text(s, 5, record_hash);
-	sqlite3_bind_int64(s, 6, (int64_t)cpu_ns);
-	sqlite3_bind_int64(s, 7, now);
+	BIND_INTS(s, 6, (int64_t)cpu_ns, now);
 	return step_done(s);
 }
 
 int store_usage_count(struct store *st, int64_t node, int64_t *ret)
 {
-	sqlite3_stmt *s = stmt_get(st, S_USAGE_COUNT);
-	int rc;
-
-	if (!s)
-		return -EIO;
-	sqlite3_bind_int64(s, 1, node);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		*ret = sqlite3_column_int64(s, 0);
-	stmt_done(s);
-	return rc == SQLITE_ROW ? 0 : sqlite_errno(rc);
+	return count_rows(st, S_USAGE_COUNT, node, ret);
 }
 
 /* --- blobs --- */
@@ -1191,27 +1183,18 @@ int store_blob_put(struct store *st, const struct store_blob *b)
 	if (!s)
 		return r;
 	bind_text(s, 1, b->digest);
-	sqlite3_bind_int64(s, 2, (int64_t)b->size);
-	sqlite3_bind_int64(s, 3, b->owner);
-	sqlite3_bind_int64(s, 4, b->kind);
-	sqlite3_bind_int64(s, 5, b->created_at);
-	sqlite3_bind_int64(s, 6, b->expires_at);
+	BIND_INTS(s, 2, (int64_t)b->size, b->owner, b->kind, b->created_at, b->expires_at);
 	return step_done(s);
 }
 
 int store_blob_get(struct store *st, const char *digest, struct store_blob *ret)
 {
 	sqlite3_stmt *s = stmt_get(st, S_BLOB_GET);
-	int rc;
 
 	if (!s)
 		return -EIO;
 	bind_text(s, 1, digest);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		blob_from_row(s, ret);
-	stmt_done(s);
-	return row_result(rc);
+	return one_row(s, blob_from_row, ret);
 }
 
 int store_blob_fetched(struct store *st, const char *digest, int64_t now, int64_t expires_at)
@@ -1223,12 +1206,8 @@ int store_blob_fetched(struct store *st, const char *digest, int64_t now, int64_
 	if (!s)
 		return r;
 	bind_text(s, 1, digest);
-	sqlite3_bind_int64(s, 2, now);
-	sqlite3_bind_int64(s, 3, expires_at);
-	r = step_done(s);
-	if (r < 0)
-		return r;
-	return sqlite3_changes(st->db) == 1 ? 0 : -ENOENT;
+	BIND_INTS(s, 2, now, expires_at);
+	return step_one_row(st, s);
 }
 
 int store_blob_delete(struct store *st, const char *digest)
@@ -1274,10 +1253,7 @@ int store_rating_insert(struct store *st, int64_t task_id, int64_t account_id, i
 	s = write_stmt(st, S_RATING_INSERT, &r);
 	if (!s)
 		return r;
-	sqlite3_bind_int64(s, 1, task_id);
-	sqlite3_bind_int64(s, 2, account_id);
-	sqlite3_bind_int64(s, 3, node);
-	sqlite3_bind_int64(s, 4, stars);
+	BIND_INTS(s, 1, task_id, account_id, node, stars);
 	bind_text(s, 5, text);
 	sqlite3_bind_int64(s, 6, now);
 	return step_done(s);
@@ -1363,26 +1339,11 @@ int store_task_list(struct store *st, int64_t account, int state, unsigned limit
 		    void *userdata)
 {
 	sqlite3_stmt *s = stmt_get(st, S_TASK_LIST);
-	struct store_task t;
-	int rc, r = 0;
 
 	if (!s)
 		return -EIO;
-	sqlite3_bind_int64(s, 1, account);
-	sqlite3_bind_int64(s, 2, state);
-	sqlite3_bind_int64(s, 3, limit);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		r = task_from_row(s, &t);
-		if (r >= 0)
-			r = cb(&t, userdata);
-		store_task_clear(&t);
-		if (r < 0)
-			break;
-	}
-	stmt_done(s);
-	if (r < 0)
-		return r;
-	return rc == SQLITE_DONE ? 0 : sqlite_errno(rc);
+	BIND_INTS(s, 1, account, state, limit);
+	return task_rows(s, cb, userdata);
 }
 
 int store_task_input_add(struct store *st, int64_t task_id, const char *digest)
@@ -1415,17 +1376,7 @@ int store_blob_may_fetch(struct store *st, int is_agent, int64_t who, const char
 int store_replica_set_terms(struct store *st, int64_t id, int64_t price, unsigned pow_bits,
 			    int64_t offered_ns)
 {
-	sqlite3_stmt *s;
-	int r;
-
-	s = write_stmt(st, S_REPLICA_SET_TERMS, &r);
-	if (!s)
-		return r;
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_int64(s, 2, price);
-	sqlite3_bind_int64(s, 3, pow_bits);
-	sqlite3_bind_int64(s, 4, offered_ns);
-	return step_done(s);
+	return WRITE_INTS(st, S_REPLICA_SET_TERMS, id, price, pow_bits, offered_ns);
 }
 
 int store_replica_terms(struct store *st, int64_t id, int64_t *ret_price, unsigned *ret_pow_bits,
@@ -1455,10 +1406,6 @@ int store_task_set_replicas(struct store *st, int64_t id, uint32_t replicas)
 	s = write_stmt(st, S_TASK_REPLICAS, &r);
 	if (!s)
 		return r;
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_int64(s, 2, replicas);
-	r = step_done(s);
-	if (r < 0)
-		return r;
-	return sqlite3_changes(st->db) == 1 ? 0 : -ENOENT;
+	BIND_INTS(s, 1, id, replicas);
+	return step_one_row(st, s);
 }
