@@ -186,8 +186,7 @@ static int conf_cb(void *user, const char *section, const char *name, const char
 	return 1;
 }
 
-/* Read state_dir, key and network from the coordinator's config file. */
-static int admin_conf_load(const char *path, struct admin_conf *c)
+static int conf_read(const char *path, struct admin_conf *c)
 {
 	int r = ini_parse(path, conf_cb, c);
 
@@ -204,9 +203,25 @@ static int admin_conf_load(const char *path, struct admin_conf *c)
 		return -EINVAL;
 	}
 	if (asprintf(&c->db, "%s/coordinator.db", c->state_dir) < 0 ||
-	    (c->network && asprintf(&c->origin, LEDGER_ORIGIN_PREFIX "%s", c->network) < 0))
+	    (c->network && asprintf(&c->origin, LEDGER_ORIGIN_PREFIX "%s", c->network) < 0)) {
+		fprintf(stderr, ADMIN_NAME ": out of memory\n");
 		return -ENOMEM;
+	}
 	return 0;
+}
+
+/*
+ * Read state_dir (so the store, state_dir/coordinator.db), key and network from
+ * the coordinator's config file, PATH or else the default one; on failure the
+ * reason is printed and *c is left empty.
+ */
+static int admin_conf_load(const char *path, struct admin_conf *c)
+{
+	int r = conf_read(path ? path : ADMIN_CONF_DEFAULT, c);
+
+	if (r < 0)
+		admin_conf_done(c);
+	return r;
 }
 
 /* An amount in integer base units, as in the protocol and the ledger. */
@@ -366,10 +381,8 @@ static int admin_mint(int argc, char **argv)
 		return 2;
 	}
 	if (!db) {
-		if (admin_conf_load(conf_path ? conf_path : ADMIN_CONF_DEFAULT, &conf) < 0) {
-			admin_conf_done(&conf);
+		if (admin_conf_load(conf_path, &conf) < 0)
 			return 1;
-		}
 		db = conf.db;
 	}
 	r = mint_in(db, account, amount, cause);
@@ -496,11 +509,8 @@ static int admin_export(int argc, char **argv)
 		}
 	}
 	if (conf_path || (!db && !key_path && !origin)) {
-		r = admin_conf_load(conf_path ? conf_path : ADMIN_CONF_DEFAULT, &conf);
-		if (r < 0) {
-			admin_conf_done(&conf);
+		if (admin_conf_load(conf_path, &conf) < 0)
 			return 1;
-		}
 		db = db ? db : conf.db;
 		key_path = key_path ? key_path : conf.key;
 		origin = origin ? origin : conf.origin;
@@ -633,11 +643,8 @@ static int admin_params(int argc, char **argv)
 	}
 	econ_params_default(&p);
 	if (conf_path && !path) {
-		r = admin_conf_load(conf_path, &conf);
-		if (r < 0) {
-			admin_conf_done(&conf);
+		if (admin_conf_load(conf_path, &conf) < 0)
 			return 1;
-		}
 		path = conf.db;
 	}
 	if (path) {
