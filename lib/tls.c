@@ -4,7 +4,10 @@
 #include <aicn/tls.h>
 
 #include <openssl/bio.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -14,15 +17,55 @@
 #include <string.h>
 #include <time.h>
 
+/*
+ * TLS 1.3 records (RFC 8446 section 5) after a server handshake: OpenSSL runs the
+ * handshake, then the connection keeps only the two application traffic secrets
+ * (from the key log callback), one AEAD context per direction and the sequence
+ * numbers, and frees the SSL with its session, parsed peer certificate and buffers:
+ * what kernel TLS offload does, in user space (no kTLS on every host).
+ */
+#define REC_HDR 5
+#define REC_TAG 16
+#define REC_IV 12
+#define REC_MAX_PLAIN 16384			   /* 2^14 */
+#define REC_MAX_BODY (REC_MAX_PLAIN + 256)	   /* largest TLSCiphertext.length */
+#define REC_MAX_SEAL (REC_MAX_PLAIN + 1 + REC_TAG) /* what we ever send */
+#define CT_ALERT 21
+#define CT_HANDSHAKE 22
+#define CT_APP 23
+#define HS_KEY_UPDATE 24
+#define AL_CLOSE_NOTIFY 0
+#define AL_UNEXPECTED_MESSAGE 10
+#define AL_BAD_RECORD_MAC 20
+#define AL_RECORD_OVERFLOW 22
+#define AL_INTERNAL_ERROR 80
+#define AL_USER_CANCELED 90
+#define AL_ILLEGAL_PARAMETER 47
+#define AL_DECODE_ERROR 50
+/* rekey our direction long before AES-GCM's limit of 2^24.5 records (RFC 8446 5.5) */
+#define REKEY_RECORDS (1ULL << 24)
+/* KeyUpdates a peer may send without application data in between */
+#define KEY_UPDATE_BUDGET 16
+
+struct rec_dir {
+	EVP_CIPHER_CTX *aead; /* key set; the nonce per record */
+	uint64_t seq;
+	uint8_t iv[REC_IV];
+	uint8_t secret[EVP_MAX_MD_SIZE]; /* current application traffic secret */
+	bool have_secret;
+};
+
 struct tls_ctx {
 	SSL_CTX *ssl;
 	struct tls_config cfg;
 	char *ca_file, *crl_file; /* owned copies of cfg's paths */
 	struct tls_peer self;
+	EVP_KDF *hkdf;					/* NULL: records stay with OpenSSL */
+	EVP_CIPHER *aes128_gcm, *aes256_gcm, *chacha20; /* for our own records */
 };
 
 struct tls_conn {
-	SSL *ssl;
+	SSL *ssl; /* NULL once the handshake is done and the records are ours */
 	struct tls_ctx *ctx;
 	const struct tls_conn_ops *ops;
 	void *ud;
@@ -31,6 +74,13 @@ struct tls_conn {
 	bool established;
 	bool have_peer;
 	bool failed;
+	uint8_t secret_len;	  /* hash length of the suite */
+	uint8_t key_updates;	  /* budget left, see KEY_UPDATE_BUDGET */
+	const EVP_CIPHER *cipher; /* our records: the suite's AEAD */
+	const char *md;		  /* and its hash, by name */
+	struct rec_dir rd, wr;
+	uint8_t *part; /* a record arriving in pieces (allocated only meanwhile) */
+	size_t part_len, part_need;
 	struct tls_peer peer;
 	char err[TLS_ERR_LEN];
 };
@@ -306,6 +356,420 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
 	return 1;
 }
 
+/* ---- our own TLS 1.3 records once the handshake is done (server side) ---- */
+
+static int hexval(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/* OpenSSL's key log: "LABEL <client random> <secret>", hex; we keep the two application secrets. */
+static void keylog_cb(const SSL *ssl, const char *line)
+{
+	struct tls_conn *c = SSL_get_ex_data(ssl, conn_idx);
+	static const char cts[] = "CLIENT_TRAFFIC_SECRET_0 ", sts[] = "SERVER_TRAFFIC_SECRET_0 ";
+	struct rec_dir *d;
+	const char *hex;
+	size_t n;
+
+	if (!c)
+		return;
+	if (strncmp(line, cts, sizeof(cts) - 1) == 0)
+		d = &c->rd; /* a server reads what the client sends */
+	else if (strncmp(line, sts, sizeof(sts) - 1) == 0)
+		d = &c->wr;
+	else
+		return;
+	hex = strrchr(line, ' ');
+	if (!hex)
+		return;
+	hex++;
+	n = strlen(hex);
+	if (n % 2 || n / 2 > sizeof(d->secret) || n == 0)
+		return;
+	for (size_t i = 0; i < n / 2; i++) {
+		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return;
+		d->secret[i] = (uint8_t)(hi << 4 | lo);
+	}
+	if (c->secret_len && c->secret_len != n / 2)
+		return;
+	c->secret_len = (uint8_t)(n / 2);
+	d->have_secret = true;
+}
+
+/* HKDF-Expand-Label(secret, label, "", len) of RFC 8446 section 7.1. */
+static int expand_label(const struct tls_conn *c, const uint8_t *secret, const char *label,
+			uint8_t *out, size_t len)
+{
+	uint8_t info[2 + 1 + 6 + 16 + 1];
+	size_t ll = strlen(label), n = 0;
+	OSSL_PARAM params[5];
+	EVP_KDF_CTX *kc;
+	int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY, r;
+
+	if (ll > 16)
+		return -EINVAL;
+	info[n++] = (uint8_t)(len >> 8);
+	info[n++] = (uint8_t)len;
+	info[n++] = (uint8_t)(6 + ll);
+	memcpy(info + n, "tls13 ", 6);
+	n += 6;
+	memcpy(info + n, label, ll);
+	n += ll;
+	info[n++] = 0; /* empty context */
+	kc = EVP_KDF_CTX_new(c->ctx->hkdf);
+	if (!kc)
+		return -ENOMEM;
+	params[0] = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
+	params[1] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)c->md, 0);
+	params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)secret,
+						      c->secret_len);
+	params[3] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, n);
+	params[4] = OSSL_PARAM_construct_end();
+	r = EVP_KDF_derive(kc, out, len, params);
+	EVP_KDF_CTX_free(kc);
+	return r == 1 ? 0 : -EINVAL;
+}
+
+/* Traffic key and IV of one direction from its current secret; sequence back to 0. */
+static int dir_keys(struct tls_conn *c, struct rec_dir *d, int enc)
+{
+	uint8_t key[EVP_MAX_KEY_LENGTH];
+	int klen = EVP_CIPHER_get_key_length(c->cipher), r;
+
+	if (klen <= 0 || klen > (int)sizeof(key))
+		return -EINVAL;
+	r = expand_label(c, d->secret, "key", key, (size_t)klen);
+	if (r >= 0)
+		r = expand_label(c, d->secret, "iv", d->iv, REC_IV);
+	if (r >= 0 && EVP_CipherInit_ex2(d->aead, c->cipher, key, NULL, enc, NULL) != 1)
+		r = -EINVAL;
+	OPENSSL_cleanse(key, sizeof(key));
+	d->seq = 0;
+	return r;
+}
+
+/* application_traffic_secret_N+1 (RFC 8446 7.2) and its keys. */
+static int dir_update(struct tls_conn *c, struct rec_dir *d, int enc)
+{
+	uint8_t next[EVP_MAX_MD_SIZE];
+	int r = expand_label(c, d->secret, "traffic upd", next, c->secret_len);
+
+	if (r >= 0) {
+		memcpy(d->secret, next, c->secret_len);
+		r = dir_keys(c, d, enc);
+	}
+	OPENSSL_cleanse(next, sizeof(next));
+	return r;
+}
+
+static void rec_nonce(const struct rec_dir *d, uint8_t nonce[REC_IV])
+{
+	memcpy(nonce, d->iv, REC_IV);
+	for (int i = 0; i < 8; i++)
+		nonce[REC_IV - 1 - i] ^= (uint8_t)(d->seq >> (8 * i));
+}
+
+/* Protect one record of content type `type` and hand it to the socket. */
+static int rec_seal(struct tls_conn *c, uint8_t type, const void *data, size_t len)
+{
+	uint8_t rec[REC_HDR + REC_MAX_SEAL], nonce[REC_IV];
+	size_t body = len + 1 + REC_TAG;
+	int n, f;
+
+	if (len > REC_MAX_PLAIN || c->wr.seq == UINT64_MAX)
+		return -EOVERFLOW;
+	rec[0] = CT_APP; /* the outer type of every protected record */
+	rec[1] = 3;
+	rec[2] = 3;
+	rec[3] = (uint8_t)(body >> 8);
+	rec[4] = (uint8_t)body;
+	if (len)
+		memcpy(rec + REC_HDR, data, len);
+	rec[REC_HDR + len] = type;
+	rec_nonce(&c->wr, nonce);
+	if (EVP_EncryptInit_ex2(c->wr.aead, NULL, NULL, nonce, NULL) != 1 ||
+	    EVP_EncryptUpdate(c->wr.aead, NULL, &n, rec, REC_HDR) != 1 ||
+	    EVP_EncryptUpdate(c->wr.aead, rec + REC_HDR, &n, rec + REC_HDR, (int)len + 1) != 1 ||
+	    EVP_EncryptFinal_ex(c->wr.aead, rec + REC_HDR + n, &f) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(c->wr.aead, EVP_CTRL_AEAD_GET_TAG, REC_TAG,
+				rec + REC_HDR + len + 1) != 1)
+		return -EIO;
+	c->wr.seq++;
+	return c->ops->send(c->ud, rec, REC_HDR + body);
+}
+
+/* Our KeyUpdate(update_not_requested), then our new write keys. */
+static int rec_key_update(struct tls_conn *c)
+{
+	static const uint8_t ku[5] = {HS_KEY_UPDATE, 0, 0, 1, 0};
+	int r = rec_seal(c, CT_HANDSHAKE, ku, sizeof(ku));
+
+	return r < 0 ? r : dir_update(c, &c->wr, 1);
+}
+
+/* Refuse the connection: a fatal alert to the peer if we still can, and why. */
+static int rec_fail(struct tls_conn *c, uint8_t alert, int err, const char *fmt, ...)
+	_printf_(4, 5);
+static int rec_fail(struct tls_conn *c, uint8_t alert, int err, const char *fmt, ...)
+{
+	uint8_t al[2] = {2, alert};
+	va_list ap;
+
+	if (!c->failed && alert != AL_CLOSE_NOTIFY)
+		(void)rec_seal(c, CT_ALERT, al, sizeof(al));
+	c->failed = true;
+	if (!c->err[0]) {
+		va_start(ap, fmt);
+		vsnprintf(c->err, TLS_ERR_LEN, fmt, ap);
+		va_end(ap);
+	}
+	return err;
+}
+
+/* Post-handshake handshake messages: only whole KeyUpdates, each ending its record. */
+static int rec_handshake(struct tls_conn *c, const uint8_t *p, size_t n)
+{
+	while (n) {
+		size_t ml;
+
+		if (n < 4 || (ml = (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3]) > n - 4)
+			return rec_fail(c, AL_UNEXPECTED_MESSAGE, -EPROTO,
+					"TLS read failed: fragmented post-handshake message");
+		if (p[0] != HS_KEY_UPDATE)
+			return rec_fail(c, AL_UNEXPECTED_MESSAGE, -EPROTO,
+					"TLS read failed: unexpected post-handshake message %u",
+					p[0]);
+		if (ml != 1 || p[4] > 1)
+			return rec_fail(c, ml != 1 ? AL_DECODE_ERROR : AL_ILLEGAL_PARAMETER,
+					-EPROTO, "TLS read failed: bad KeyUpdate");
+		if (n != 5) /* keys change here: the record must end with it */
+			return rec_fail(c, AL_UNEXPECTED_MESSAGE, -EPROTO,
+					"TLS read failed: data after KeyUpdate in its record");
+		if (!c->key_updates--)
+			return rec_fail(c, AL_UNEXPECTED_MESSAGE, -EPROTO,
+					"TLS read failed: too many KeyUpdates without data");
+		if (dir_update(c, &c->rd, 0) < 0 || (p[4] && rec_key_update(c) < 0))
+			return rec_fail(c, AL_INTERNAL_ERROR, -EPROTO,
+					"TLS read failed: cannot update traffic keys");
+		n = 0;
+	}
+	return 0;
+}
+
+/* Check a record header: our protected records only; its whole length in *ret. */
+static int rec_header(struct tls_conn *c, const uint8_t *h, size_t *ret)
+{
+	size_t body = (size_t)h[3] << 8 | h[4];
+
+	if (h[0] != CT_APP || h[1] != 3 || h[2] != 3)
+		return rec_fail(c, AL_UNEXPECTED_MESSAGE, -EPROTO,
+				"TLS read failed: unexpected record type %u version %u.%u", h[0],
+				h[1], h[2]);
+	if (body > REC_MAX_BODY)
+		return rec_fail(c, AL_RECORD_OVERFLOW, -EPROTO,
+				"TLS read failed: record of %zu bytes", body);
+	if (body < 1 + REC_TAG)
+		return rec_fail(c, AL_DECODE_ERROR, -EPROTO, "TLS read failed: record too short");
+	*ret = REC_HDR + body;
+	return 0;
+}
+
+/* Decrypt and act on one whole record (header checked). */
+static int rec_open(struct tls_conn *c, const uint8_t *rec, size_t len)
+{
+	uint8_t plain[REC_MAX_BODY], nonce[REC_IV], tag[REC_TAG];
+	size_t n = len - REC_HDR - REC_TAG;
+	int o, f;
+	uint8_t type;
+
+	if (c->rd.seq == UINT64_MAX)
+		return rec_fail(c, AL_INTERNAL_ERROR, -EPROTO,
+				"TLS read failed: sequence exhausted");
+	memcpy(tag, rec + len - REC_TAG, REC_TAG);
+	rec_nonce(&c->rd, nonce);
+	if (EVP_DecryptInit_ex2(c->rd.aead, NULL, NULL, nonce, NULL) != 1 ||
+	    EVP_DecryptUpdate(c->rd.aead, NULL, &o, rec, REC_HDR) != 1 ||
+	    EVP_DecryptUpdate(c->rd.aead, plain, &o, rec + REC_HDR, (int)n) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(c->rd.aead, EVP_CTRL_AEAD_SET_TAG, REC_TAG, tag) != 1 ||
+	    EVP_DecryptFinal_ex(c->rd.aead, plain + o, &f) != 1)
+		return rec_fail(c, AL_BAD_RECORD_MAC, -EPROTO,
+				"TLS read failed: record does not decrypt (bad record mac)");
+	c->rd.seq++;
+	while (n && plain[n - 1] == 0) /* padding */
+		n--;
+	if (!n)
+		return rec_fail(c, AL_UNEXPECTED_MESSAGE, -EPROTO,
+				"TLS read failed: record without a content type");
+	type = plain[--n];
+	if (n > REC_MAX_PLAIN)
+		return rec_fail(c, AL_RECORD_OVERFLOW, -EPROTO,
+				"TLS read failed: record of %zu plaintext bytes", n);
+	switch (type) {
+	case CT_APP:
+		c->key_updates = KEY_UPDATE_BUDGET;
+		if (n && c->ops->on_plain(c->ud, plain, n) < 0)
+			return -ECONNABORTED;
+		return 0;
+	case CT_HANDSHAKE:
+		if (!n)
+			break;
+		return rec_handshake(c, plain, n);
+	case CT_ALERT:
+		if (n != 2)
+			return rec_fail(c, AL_DECODE_ERROR, -EPROTO, "TLS read failed: bad alert");
+		if (plain[1] == AL_CLOSE_NOTIFY)
+			return rec_fail(c, AL_CLOSE_NOTIFY, -ECONNRESET,
+					"peer closed the TLS session");
+		if (plain[1] == AL_USER_CANCELED) /* a close_notify follows */
+			return 0;
+		c->failed = true; /* no alert back to an alert */
+		set_err(c->err, "TLS read failed: peer sent alert: %s",
+			SSL_alert_desc_string_long(plain[1]));
+		return -EPROTO;
+	default:
+		break;
+	}
+	return rec_fail(c, AL_UNEXPECTED_MESSAGE, -EPROTO,
+			"TLS read failed: unexpected content type %u", type);
+}
+
+/* Ciphertext from the wire: whole records straight from it, pieces kept until whole. */
+static int rec_feed(struct tls_conn *c, const uint8_t *data, size_t len)
+{
+	while (len) {
+		size_t need = 0, take;
+		uint8_t *rec;
+		int r;
+
+		if (!c->part_len && len >= REC_HDR) {
+			r = rec_header(c, data, &need);
+			if (r < 0)
+				return r;
+			if (len >= need) {
+				r = rec_open(c, data, need);
+				if (r < 0)
+					return r;
+				data += need;
+				len -= need;
+				continue;
+			}
+		}
+		if (!c->part) {
+			c->part = malloc(REC_HDR + REC_MAX_BODY);
+			if (!c->part)
+				return rec_fail(c, AL_INTERNAL_ERROR, -ENOMEM, "out of memory");
+		}
+		if (c->part_len < REC_HDR) {
+			take = MIN(REC_HDR - c->part_len, len);
+			memcpy(c->part + c->part_len, data, take);
+			c->part_len += take;
+			data += take;
+			len -= take;
+			if (c->part_len < REC_HDR)
+				break;
+			r = rec_header(c, c->part, &c->part_need);
+			if (r < 0)
+				return r;
+		}
+		take = MIN(c->part_need - c->part_len, len);
+		memcpy(c->part + c->part_len, data, take);
+		c->part_len += take;
+		data += take;
+		len -= take;
+		if (c->part_len < c->part_need)
+			break;
+		rec = c->part; /* whole: back to no buffer while idle */
+		c->part = NULL;
+		c->part_len = 0;
+		r = rec_open(c, rec, c->part_need);
+		free(rec);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int rec_write(struct tls_conn *c, const uint8_t *data, size_t len)
+{
+	while (len) {
+		size_t n = MIN(len, (size_t)REC_MAX_PLAIN);
+		int r = 0;
+
+		if (c->wr.seq >= REKEY_RECORDS)
+			r = rec_key_update(c);
+		if (r >= 0)
+			r = rec_seal(c, CT_APP, data, n);
+		if (r < 0)
+			return rec_fail(c, AL_INTERNAL_ERROR, r, "TLS write failed: %s",
+					strerror(-r));
+		data += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static void rec_free(struct tls_conn *c)
+{
+	EVP_CIPHER_CTX_free(c->rd.aead);
+	EVP_CIPHER_CTX_free(c->wr.aead);
+	c->rd.aead = c->wr.aead = NULL;
+	OPENSSL_cleanse(c->rd.secret, sizeof(c->rd.secret));
+	OPENSSL_cleanse(c->wr.secret, sizeof(c->wr.secret));
+	free(c->part);
+	c->part = NULL;
+}
+
+/*
+ * Right after a server handshake: take the records over and free the SSL, unless
+ * something is missing (no key log secrets, an unknown suite, bytes OpenSSL already
+ * buffered) -- then OpenSSL keeps the records, as before.
+ */
+static bool rec_take_over(struct tls_conn *c)
+{
+	const SSL_CIPHER *cs = SSL_get_current_cipher(c->ssl);
+	const EVP_MD *md = cs ? SSL_CIPHER_get_handshake_digest(cs) : NULL;
+	struct tls_ctx *ctx = c->ctx;
+
+	if (!ctx->cfg.server || !ctx->hkdf || !md || !c->rd.have_secret || !c->wr.have_secret ||
+	    c->secret_len != EVP_MD_get_size(md) || SSL_has_pending(c->ssl))
+		return false;
+	switch (SSL_CIPHER_get_cipher_nid(cs)) {
+	case NID_aes_128_gcm:
+		c->cipher = ctx->aes128_gcm;
+		break;
+	case NID_aes_256_gcm:
+		c->cipher = ctx->aes256_gcm;
+		break;
+	case NID_chacha20_poly1305:
+		c->cipher = ctx->chacha20;
+		break;
+	default:
+		return false;
+	}
+	c->md = EVP_MD_get0_name(md);
+	c->rd.aead = EVP_CIPHER_CTX_new();
+	c->wr.aead = EVP_CIPHER_CTX_new();
+	if (!c->cipher || !c->md || !c->rd.aead || !c->wr.aead || dir_keys(c, &c->rd, 0) < 0 ||
+	    dir_keys(c, &c->wr, 1) < 0) {
+		rec_free(c);
+		return false;
+	}
+	c->key_updates = KEY_UPDATE_BUDGET;
+	SSL_free(c->ssl);
+	c->ssl = NULL;
+	return true;
+}
+
 /* ---- context ---- */
 
 static X509_STORE *build_store(const char *ca_file, const char *crl_file, char *err)
@@ -442,6 +906,15 @@ int tls_ctx_new(const struct tls_config *cfg, struct tls_ctx **ret, char *err)
 	}
 	SSL_CTX_set_verify(ctx->ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_cb);
 	SSL_CTX_set_verify_depth(ctx->ssl, 2);
+	if (cfg->server) {
+		/* our own records after the handshake; without these OpenSSL keeps them */
+		ctx->hkdf = EVP_KDF_fetch(NULL, OSSL_KDF_NAME_HKDF, NULL);
+		ctx->aes128_gcm = EVP_CIPHER_fetch(NULL, "AES-128-GCM", NULL);
+		ctx->aes256_gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+		ctx->chacha20 = EVP_CIPHER_fetch(NULL, "ChaCha20-Poly1305", NULL);
+		ERR_clear_error();
+		SSL_CTX_set_keylog_callback(ctx->ssl, keylog_cb);
+	}
 	*ret = ctx;
 	return 0;
 }
@@ -471,6 +944,10 @@ struct tls_ctx *tls_ctx_free(struct tls_ctx *ctx)
 	if (!ctx)
 		return NULL;
 	SSL_CTX_free(ctx->ssl);
+	EVP_KDF_free(ctx->hkdf);
+	EVP_CIPHER_free(ctx->aes128_gcm);
+	EVP_CIPHER_free(ctx->aes256_gcm);
+	EVP_CIPHER_free(ctx->chacha20);
 	free(ctx->ca_file);
 	free(ctx->crl_file);
 	free(ctx);
@@ -513,6 +990,7 @@ struct tls_conn *tls_conn_free(struct tls_conn *c)
 	if (!c)
 		return NULL;
 	SSL_free(c->ssl);
+	rec_free(c);
 	free(c);
 	return NULL;
 }
@@ -552,6 +1030,8 @@ int tls_conn_feed(struct tls_conn *c, const uint8_t *data, size_t len)
 
 	if (c->failed)
 		return -EPROTO;
+	if (!c->ssl)
+		return rec_feed(c, data, len);
 	c->in = data;
 	c->in_len = len;
 	if (!c->established) {
@@ -573,6 +1053,15 @@ int tls_conn_feed(struct tls_conn *c, const uint8_t *data, size_t len)
 		}
 		c->established = true;
 		done = 1;
+		if (rec_take_over(c)) {
+			const uint8_t *rest = c->in;
+			size_t n = c->in_len;
+			int r2;
+
+			c->in_len = 0;
+			r2 = rec_feed(c, rest, n);
+			return r2 < 0 ? r2 : done;
+		}
 	}
 	for (;;) {
 		int n, e;
@@ -607,6 +1096,8 @@ int tls_conn_write(struct tls_conn *c, const void *data, size_t len)
 		return -ENOTCONN;
 	if (len == 0)
 		return 0;
+	if (!c->ssl)
+		return rec_write(c, data, len);
 	if (len > INT32_MAX)
 		return -EMSGSIZE;
 	ERR_clear_error();
@@ -619,7 +1110,11 @@ int tls_conn_write(struct tls_conn *c, const void *data, size_t len)
 
 void tls_conn_shutdown(struct tls_conn *c)
 {
-	if (c->established && !c->failed) {
+	static const uint8_t close_notify[2] = {1, AL_CLOSE_NOTIFY};
+
+	if (c->established && !c->failed && !c->ssl) {
+		(void)rec_seal(c, CT_ALERT, close_notify, sizeof(close_notify));
+	} else if (c->established && !c->failed) {
 		ERR_clear_error();
 		SSL_shutdown(c->ssl);
 	}

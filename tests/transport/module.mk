@@ -1,6 +1,8 @@
 # tests/transport/module.mk -- transport tests, the test server, aicn-loadgen and the fuzz targets.
 $(eval $(call aicn_link,$(B)/bin/aicn-transport-testd,tests/transport/testd.c,aicn))
 BINS += $(B)/bin/aicn-transport-testd
+$(eval $(call aicn_link,$(B)/bin/aicn-tlsmem,tests/transport/tlsmem.c,aicn))
+BINS += $(B)/bin/aicn-tlsmem
 $(eval $(call aicn_bin,aicn-loadgen,tests/bench/loadgen.c,aicn))
 $(eval $(call aicn_test,test_frame,tests/transport/test_frame.c,aicn))
 $(eval $(call aicn_test,test_proto,tests/transport/test_proto.c,aicn))
@@ -19,3 +21,6 @@ $(eval $(call aicn_fuzz,fuzz_frame,tests/transport/fuzz_frame.c $(TRANSPORT_FUZZ
 $(eval $(call aicn_fuzz,fuzz_proto,tests/transport/fuzz_proto.c $(TRANSPORT_FUZZ_SRCS)))
 BENCHES += tests/bench/transport.sh
 TEST_SCRIPTS += tests/transport/openssl_ca.sh
+$(eval $(call aicn_link,$(B)/bin/aicn-tls-records,tests/transport/tls_records.c,aicn))
+BINS += $(B)/bin/aicn-tls-records
+TEST_SCRIPTS += tests/transport/tls_records.sh
