@@ -44,8 +44,9 @@ struct meter {
 static const char *const map_pins[] = {"tracked", "tasks",     "cgcache",
 				       "globals", "netattach", "oncpu"};
 /* Everything else pinned at the top of the pin directory. */
-static const char *const other_pins[] = {"link_switch", "link_fork", "link_exec",    "link_exit",
-					 "link_attach", "live",	     "prog_ingress", "prog_egress"};
+static const char *const other_pins[] = {"link_switch", "link_fork",	"link_exec",
+					 "link_exit",	"link_attach",	"live",
+					 "sync",	"prog_ingress", "prog_egress"};
 
 static void set_reason(char *reason, size_t size, const char *fmt, ...) _printf_(3, 4);
 static void set_reason(char *reason, size_t size, const char *fmt, ...)
@@ -279,6 +280,11 @@ static int load_and_pin(int dir_fd, const char *pin_dir, char *reason, size_t rs
 	}
 	r = pin_at(dir_fd, pin_dir, "live", bpf_link__fd(iter));
 	bpf_link__destroy(iter);
+	if (r == 0) {
+		iter = bpf_program__attach_iter(skel->progs.meter_sync, NULL);
+		r = iter ? pin_at(dir_fd, pin_dir, "sync", bpf_link__fd(iter)) : -errno;
+		bpf_link__destroy(iter);
+	}
 	if (r == 0)
 		r = pin_at(dir_fd, pin_dir, "prog_ingress",
 			   bpf_program__fd(skel->progs.meter_ingress));
@@ -589,6 +595,36 @@ static uint64_t monotonic_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+/* Run a pinned task iterator to its end (its program does the work). */
+static int run_iter(const struct meter *m, const char *name)
+{
+	char path[PATH_MAX], buf[256];
+	_cleanup_close_ int fd = -1;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/%s", m->pin_dir, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	while ((n = read(fd, buf, sizeof(buf))) != 0)
+		if (n < 0 && errno != EINTR)
+			return -errno;
+	return 0;
+}
+
+/* Does the cgroup v2 directory (or any descendant) hold a process? */
+static bool populated(int cg_fd)
+{
+	char buf[256];
+	_cleanup_close_ int fd = openat(cg_fd, "cgroup.events", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+
+	if (n < 0)
+		return true; /* cannot tell: let the threads follow */
+	buf[n] = 0;
+	return !strstr(buf, "populated 0");
+}
+
 int meter_track(struct meter *m, const char *cg_v2_path, uint64_t *ret_id)
 {
 	_cleanup_close_ int cg_fd = -1;
@@ -613,17 +649,32 @@ int meter_track(struct meter *m, const char *cg_v2_path, uint64_t *ret_id)
 	}
 	__atomic_fetch_add(&m->g->ntracked, 1, __ATOMIC_SEQ_CST);
 	__atomic_fetch_add(&m->g->gen, 1, __ATOMIC_SEQ_CST);
+	/* threads already inside (or a tracked subtree split) start counting here now */
+	if (populated(cg_fd)) {
+		r = run_iter(m, "sync");
+		if (r < 0) {
+			meter_untrack(m, id);
+			return r;
+		}
+	}
 	*ret_id = id;
 	return 0;
 }
 
 int meter_untrack(struct meter *m, uint64_t cg_id)
 {
+	struct meter_cg_stats st;
+
+	if (bpf_map_lookup_elem(m->tracked_fd, &cg_id, &st) < 0)
+		return -errno;
 	if (bpf_map_delete_elem(m->tracked_fd, &cg_id) < 0)
 		return -errno;
 	unpin_net(m, cg_id);
 	__atomic_fetch_sub(&m->g->ntracked, 1, __ATOMIC_SEQ_CST);
 	__atomic_fetch_add(&m->g->gen, 1, __ATOMIC_SEQ_CST);
+	/* threads still counting here move on to a tracked ancestor, if any (best effort) */
+	if (st.threads_live > 0)
+		(void)run_iter(m, "sync");
 	return 0;
 }
 

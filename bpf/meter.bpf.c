@@ -202,31 +202,21 @@ static __always_inline struct meter_task *reconcile(struct task_struct *p, struc
 	return t;
 }
 
+/*
+ * The hottest path of the host: every context switch runs this.  Only a
+ * thread's final switch-out matters (after it, sum_exec_runtime holds its last
+ * slice), and only for threads that ever had task storage.  Moves are settled
+ * at the move (cgroup_attach_task), a change of the tracked set by the "sync"
+ * iterator, so a switch-out costs two loads and a compare.  A switch-in of a
+ * thread that may be metered notes when its slice began (for live readings).
+ */
 SEC("tp_btf/sched_switch")
 int BPF_PROG(meter_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
 	     unsigned int prev_state)
 {
-	struct meter_globals *g = get_globals();
+	struct meter_globals *g;
 	struct meter_task *t;
 
-	if (!g || !g->ntracked)
-		return 0;
-	/* a thread that never had task storage (most of the host) costs two loads */
-	t = prev->bpf_storage ? bpf_task_storage_get(&tasks, prev, 0, 0) : 0;
-	if (prev_state & TASK_DEAD) {
-		/* the final switch-out: sum_exec_runtime now holds the thread's last slice */
-		if (t && t->cg)
-			commit(prev, t, g);
-	} else if (t) {
-		/* moved (new css_set) or the tracked set changed: follow it */
-		if (t->css != (__u64)prev->cgroups || t->gen != g->gen)
-			reconcile(prev, t, g);
-	} else if (g->pending_adopt) {
-		/* threads moved in along with their leader start at their first switch-out */
-		t = reconcile(prev, 0, g);
-		if (t && t->cg)
-			__sync_fetch_and_add(&g->pending_adopt, -1);
-	}
 	if (next->bpf_storage) {
 		/* possibly metered: note when its slice began, without a storage lookup */
 		__u32 k = 0;
@@ -240,6 +230,14 @@ int BPF_PROG(meter_switch, bool preempt, struct task_struct *prev, struct task_s
 			*(volatile __u64 *)&o->task = (__u64)next;
 		}
 	}
+	if (!(prev_state & TASK_DEAD) || !prev->bpf_storage)
+		return 0;
+	g = get_globals();
+	if (!g)
+		return 0;
+	t = bpf_task_storage_get(&tasks, prev, 0, 0);
+	if (t && t->cg)
+		commit(prev, t, g);
 	return 0;
 }
 
@@ -314,27 +312,62 @@ int BPF_PROG(meter_exit, struct task_struct *p)
 	return 0;
 }
 
+extern int bpf_iter_task_new(struct bpf_iter_task *it, struct task_struct *task,
+			     unsigned int flags) __ksym;
+extern struct task_struct *bpf_iter_task_next(struct bpf_iter_task *it) __ksym;
+extern void bpf_iter_task_destroy(struct bpf_iter_task *it) __ksym;
+#define METER_ITER_PROC_THREADS 2 /* bpf_iter_task_new(): the threads of one process */
+
 /*
  * A task moved between cgroups (in any hierarchy): settle its accounting at the
  * moment of the move, so time before it counts where it was and time after
- * where it is.  Fires for the moved leader only: its other threads are adopted
- * at their next switch-out (pending_adopt turns that check on) or, if they were
- * already counting, notice their new css_set there.
+ * where it is.  The event names the moved task only (the leader, when a whole
+ * process moves): its other threads are settled here too.  A sibling running
+ * on another CPU right now has up to one tick not yet folded into its
+ * sum_exec_runtime; that slice counts where the thread is after the move.
  */
 SEC("tp_btf/cgroup_attach_task")
 int BPF_PROG(meter_attach, struct cgroup *dst, const char *path, struct task_struct *task,
 	     bool threadgroup)
 {
 	struct meter_globals *g = get_globals();
-	struct meter_task *t;
-	int others;
+	struct bpf_iter_task it;
+	struct task_struct *pos;
 
 	if (!g || !g->ntracked)
 		return 0;
-	t = reconcile(task, bpf_task_storage_get(&tasks, task, 0, 0), g);
-	others = task->signal->nr_threads - 1;
-	if (threadgroup && t && t->cg && others > 0)
-		__sync_fetch_and_add(&g->pending_adopt, others);
+	reconcile(task, bpf_task_storage_get(&tasks, task, 0, 0), g);
+	if (!threadgroup || task->signal->nr_threads < 2)
+		return 0;
+	bpf_iter_task_new(&it, task, METER_ITER_PROC_THREADS);
+	while ((pos = bpf_iter_task_next(&it))) {
+		if (pos != task)
+			reconcile(pos, bpf_task_storage_get(&tasks, pos, 0, 0), g);
+	}
+	bpf_iter_task_destroy(&it);
+	return 0;
+}
+
+/*
+ * Run by user space (a read of the pinned "sync" iterator) after the tracked set
+ * changed under live threads: every thread follows its nearest tracked
+ * ancestor as it is now (adopted, moved on, or let go).
+ */
+SEC("iter/task")
+int meter_sync(struct bpf_iter__task *ctx)
+{
+	struct task_struct *p = ctx->task;
+	struct meter_globals *g;
+	struct meter_task *t;
+
+	if (!p)
+		return 0;
+	g = get_globals();
+	if (!g)
+		return 0;
+	t = p->bpf_storage ? bpf_task_storage_get(&tasks, p, 0, 0) : 0;
+	if (!t || t->gen != g->gen)
+		reconcile(p, t, g);
 	return 0;
 }
 

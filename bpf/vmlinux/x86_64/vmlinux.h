@@ -128,4 +128,9 @@ struct bpf_iter__task {
 
 #pragma clang attribute pop
 
+/* Open-coded task iterator (kfuncs bpf_iter_task_*, Linux 6.7+): opaque to programs. */
+struct bpf_iter_task {
+	__u64 __opaque[3];
+} __attribute__((aligned(8)));
+
 #endif /* __VMLINUX_H__ */

@@ -80,8 +80,8 @@ struct meter_globals {
 	__u64 drop_task_storage;  /* a tracked thread got no task storage: not metered */
 	__u64 drop_depth;	  /* a cgroup deeper than METER_MAX_DEPTH levels */
 	__u64 drop_stats_missing; /* a tracked id resolved but its stats were gone */
-	__u64 pending_adopt;	  /* threads moved in with their leader, not yet adopted */
-	__u64 pad[7];		  /* room for more counters within one ABI */
+	__u64 pending_adopt; /* unused since threads are settled at the move (kept for the ABI) */
+	__u64 pad[7];	     /* room for more counters within one ABI */
 };
 
 /* One record of the "live" task iterator: a thread's figures so far. */
