@@ -57,7 +57,7 @@ struct child_args {
 	gid_t gid;
 	int stdin_fd, out_w, err_w, sync_r, status_w;
 	int v1_fds[CG_V1_N]; /* open v1 `tasks` files the child joins itself (hybrid hosts) */
-	int n_v1;	      /* how many */
+	int n_v1;	     /* how many */
 	const struct sock_fprog *prog;
 	struct rlimit nofile, fsize;
 	char tmp_opts[160];
