@@ -3,8 +3,6 @@
 
 #include <aicn/fileio.h>
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -118,25 +116,28 @@ static int select_manifest(int layout_fd, const struct oci_index *idx, int depth
 /* Copy the members of an OCI layout tar into dest_fd (oci-layout, index.json, blobs/sha256/<hex>). */
 static int extract_layout_tar(const char *tar, int dest_fd, struct sbx_err *err)
 {
-	struct archive *a = archive_read_new();
+	struct archive *a;
 	struct archive_entry *e;
 	size_t files = 0;
-	int r = 0, ar;
+	int r = sbx_archive_load(err), ar;
 
+	if (r < 0)
+		return r;
+	a = sbx_la.archive_read_new();
 	if (!a)
 		return -ENOMEM;
-	archive_read_support_format_tar(a);
-	archive_read_support_filter_none(a);
+	sbx_la.archive_read_support_format_tar(a);
+	sbx_la.archive_read_support_filter_none(a);
 	if (mkdirat(dest_fd, "blobs", 0700) < 0 || mkdirat(dest_fd, "blobs/sha256", 0700) < 0) {
 		r = sbx_fail(err, -errno, "cannot create the layout's temporary directory");
 		goto out;
 	}
-	if (archive_read_open_filename(a, tar, 1 << 16) != ARCHIVE_OK) {
+	if (sbx_la.archive_read_open_filename(a, tar, 1 << 16) != ARCHIVE_OK) {
 		r = sbx_fail(err, -EINVAL, "%s is not a tar archive: %s", tar,
-			     archive_error_string(a) ?: "unknown format");
+			     sbx_la.archive_error_string(a) ?: "unknown format");
 		goto out;
 	}
-	while ((ar = archive_read_next_header(a, &e)) != ARCHIVE_EOF) {
+	while ((ar = sbx_la.archive_read_next_header(a, &e)) != ARCHIVE_EOF) {
 		const char *name;
 		char clean[PATH_MAX];
 		const void *buf;
@@ -146,15 +147,15 @@ static int extract_layout_tar(const char *tar, int dest_fd, struct sbx_err *err)
 
 		if (ar != ARCHIVE_OK && ar != ARCHIVE_WARN) {
 			r = sbx_fail(err, -EINVAL, "%s is a corrupt tar: %s", tar,
-				     archive_error_string(a) ?: "bad header");
+				     sbx_la.archive_error_string(a) ?: "bad header");
 			goto out;
 		}
 		if (++files > LAYOUT_MAX_FILES) {
 			r = sbx_fail(err, -E2BIG, "%s has too many members", tar);
 			goto out;
 		}
-		name = archive_entry_pathname(e);
-		if (!name || archive_entry_filetype(e) != AE_IFREG)
+		name = sbx_la.archive_entry_pathname(e);
+		if (!name || sbx_la.archive_entry_filetype(e) != AE_IFREG)
 			continue;
 		if (strncmp(name, "./", 2) == 0)
 			name += 2;
@@ -173,7 +174,7 @@ static int extract_layout_tar(const char *tar, int dest_fd, struct sbx_err *err)
 			r = sbx_fail(err, -errno, "%s: member %s: %s", tar, clean, strerror(errno));
 			goto out;
 		}
-		while ((ar = archive_read_data_block(a, &buf, &size, &off)) == ARCHIVE_OK) {
+		while ((ar = sbx_la.archive_read_data_block(a, &buf, &size, &off)) == ARCHIVE_OK) {
 			while (size) {
 				ssize_t n = pwrite(fd, buf, size, off);
 
@@ -189,16 +190,16 @@ static int extract_layout_tar(const char *tar, int dest_fd, struct sbx_err *err)
 		}
 		if (ar != ARCHIVE_EOF) {
 			r = sbx_fail(err, -EINVAL, "%s: member %s is truncated: %s", tar, clean,
-				     archive_error_string(a) ?: "read error");
+				     sbx_la.archive_error_string(a) ?: "read error");
 			goto out;
 		}
-		if (ftruncate(fd, archive_entry_size(e)) < 0) {
+		if (ftruncate(fd, sbx_la.archive_entry_size(e)) < 0) {
 			r = -errno;
 			goto out;
 		}
 	}
 out:
-	archive_read_free(a);
+	sbx_la.archive_read_free(a);
 	return r;
 }
 
@@ -240,9 +241,46 @@ static void clean_stale(int tmp_fd, const char *hex)
 	closedir(d);
 }
 
+/*
+ * Keep the verified config blob of manifest HEX as CACHE/config/HEX (written through a
+ * temporary name, so it is whole or absent).  A later open of the same manifest digest
+ * finds the rootfs and its config in the cache and reads no blob of the layout.
+ */
+static int save_config(const char *cache_dir, const char *hex, const char *buf, size_t len)
+{
+	char path[PATH_MAX], tmp[PATH_MAX];
+	_cleanup_close_ int fd = -1;
+
+	if (snprintf(path, sizeof(path), "%s/config", cache_dir) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	snprintf(path, sizeof(path), "%s/config/%s", cache_dir, hex);
+	snprintf(tmp, sizeof(tmp), "%s/config/.%s.%d", cache_dir, hex, (int)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	for (size_t off = 0; off < len;) {
+		ssize_t n = write(fd, buf + off, len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			unlink(tmp);
+			return n < 0 ? -errno : -EIO;
+		}
+		off += (size_t)n;
+	}
+	if (rename(tmp, path) < 0) {
+		unlink(tmp);
+		return -errno;
+	}
+	return 0;
+}
+
 static int unpack_into_cache(const char *cache_dir, int layout_fd, const struct oci_desc *mdesc,
-			     const struct oci_manifest *m, char **ret_rootfs, int *ret_unpacked,
-			     struct sbx_err *err)
+			     const struct oci_manifest *m, const char *config, size_t config_len,
+			     char **ret_rootfs, int *ret_unpacked, struct sbx_err *err)
 {
 	const char *hex = mdesc->digest_str + 7;
 	char path[PATH_MAX], tmpname[SHA256_HEX_LEN + 16];
@@ -300,6 +338,11 @@ static int unpack_into_cache(const char *cache_dir, int layout_fd, const struct 
 	r = sbx_rootfs_mountpoints(root_fd, SBX_ID_BASE, err);
 	if (r < 0)
 		goto fail;
+	r = save_config(cache_dir, hex, config, config_len);
+	if (r < 0) {
+		r = sbx_fail(err, r, "cannot keep the image config in the cache: %s", strerror(-r));
+		goto fail;
+	}
 	if (fchmod(root_fd, 0755) < 0 ||
 	    renameat(tmp_fd, tmpname, cache_fd,
 		     (snprintf(path, sizeof(path), "rootfs/%s", hex), path)) < 0) {
@@ -308,6 +351,10 @@ static int unpack_into_cache(const char *cache_dir, int layout_fd, const struct 
 	}
 	*ret_unpacked = 1;
 done:
+	/* an entry cached before configs were kept gets its config now */
+	snprintf(path, sizeof(path), "%s/config/%s", cache_dir, hex);
+	if (access(path, F_OK) < 0)
+		(void)save_config(cache_dir, hex, config, config_len);
 	snprintf(path, sizeof(path), "%s/rootfs/%s", cache_dir, hex);
 	*ret_rootfs = realpath(path, NULL);
 	return *ret_rootfs ? 0 : -errno;
@@ -328,6 +375,63 @@ struct sbx_image *sbx_image_free(struct sbx_image *img)
 		free(img);
 	}
 	return NULL;
+}
+
+static int config_matches_host(const struct oci_config *c, struct sbx_err *err)
+{
+	if ((c->os[0] && strcmp(c->os, "linux") != 0) ||
+	    (c->arch[0] && strcmp(c->arch, oci_host_arch()) != 0))
+		return sbx_fail(err, -ENOEXEC, "image config is for %s/%s, this host runs linux/%s",
+				c->os, c->arch, oci_host_arch());
+	return 0;
+}
+
+static void take_config(struct sbx_image *img, struct oci_config *c)
+{
+	img->entrypoint = TAKE_PTR(c->entrypoint);
+	img->cmd = TAKE_PTR(c->cmd);
+	img->env = TAKE_PTR(c->env);
+	img->workdir = TAKE_PTR(c->workdir);
+	img->user = TAKE_PTR(c->user);
+}
+
+/*
+ * The cache already holds manifest MD: its rootfs and its config were verified against
+ * their digests when they were unpacked, and the cache is keyed by the manifest digest,
+ * which names them all.  Returns 1 with img filled, 0 if not cached, or an error.
+ */
+static int open_cached(const char *cache_dir, const struct oci_desc *md, struct sbx_image *img,
+		       struct sbx_err *err)
+{
+	const char *hex = md->digest_str + 7;
+	char path[PATH_MAX];
+	_cleanup_free_ char *buf = NULL;
+	_cleanup_(oci_config_freep) struct oci_config *c = NULL;
+	_cleanup_close_ int fd = -1;
+	struct stat st;
+	size_t len = 0;
+	int r;
+
+	if (snprintf(path, sizeof(path), "%s/config/%s", cache_dir, hex) >= (int)sizeof(path))
+		return 0;
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	snprintf(path, sizeof(path), "%s/rootfs/%s", cache_dir, hex);
+	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+		return 0;
+	if (read_fd_all(fd, OCI_JSON_MAX, &buf, &len) < 0 ||
+	    oci_config_parse(buf, len, &c, NULL) < 0)
+		return 0; /* unreadable: the full path verifies the blobs and rewrites it */
+	r = config_matches_host(c, err);
+	if (r < 0)
+		return r;
+	img->rootfs = realpath(path, NULL);
+	if (!img->rootfs)
+		return sbx_fail(err, -errno, "cannot resolve %s: %m", path);
+	snprintf(img->digest, sizeof(img->digest), "%s", md->digest_str);
+	take_config(img, c);
+	return 1;
 }
 
 static int open_layout_dir(const char *cache_dir, int layout_fd, struct sbx_image *img,
@@ -358,6 +462,9 @@ static int open_layout_dir(const char *cache_dir, int layout_fd, struct sbx_imag
 				oci_host_arch(), seen[0] ? seen : "none");
 	if (r < 0)
 		return r;
+	r = open_cached(cache_dir, &md, img, err);
+	if (r != 0)
+		return r < 0 ? r : 0;
 	free(TAKE_PTR(buf));
 	r = read_blob(layout_fd, &md, &buf, &len, err);
 	if (r < 0)
@@ -372,19 +479,15 @@ static int open_layout_dir(const char *cache_dir, int layout_fd, struct sbx_imag
 	r = oci_config_parse(buf, len, &c, err);
 	if (r < 0)
 		return r;
-	if ((c->os[0] && strcmp(c->os, "linux") != 0) ||
-	    (c->arch[0] && strcmp(c->arch, oci_host_arch()) != 0))
-		return sbx_fail(err, -ENOEXEC, "image config is for %s/%s, this host runs linux/%s",
-				c->os, c->arch, oci_host_arch());
-	r = unpack_into_cache(cache_dir, layout_fd, &md, m, &img->rootfs, &img->unpacked, err);
+	r = config_matches_host(c, err);
+	if (r < 0)
+		return r;
+	r = unpack_into_cache(cache_dir, layout_fd, &md, m, buf, len, &img->rootfs, &img->unpacked,
+			      err);
 	if (r < 0)
 		return r;
 	snprintf(img->digest, sizeof(img->digest), "%s", md.digest_str);
-	img->entrypoint = TAKE_PTR(c->entrypoint);
-	img->cmd = TAKE_PTR(c->cmd);
-	img->env = TAKE_PTR(c->env);
-	img->workdir = TAKE_PTR(c->workdir);
-	img->user = TAKE_PTR(c->user);
+	take_config(img, c);
 	return 0;
 }
 

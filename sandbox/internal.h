@@ -80,6 +80,46 @@ int oci_platform_matches(const struct oci_desc *d);
 char **strv_free(char **v);
 size_t strv_len(char *const *v);
 
+/*
+ * libarchive (archive_dl.c), loaded with dlopen on first use so that running a cached
+ * image maps neither it nor its dependencies (libxml2, ICU, libstdc++, ...).  Call
+ * sbx_archive_load() first; then sbx_la.archive_read_new() etc.
+ */
+#include <archive.h>
+#include <archive_entry.h>
+
+#define SBX_ARCHIVE_FUNCS(X)                                                                       \
+	X(archive_entry_filetype)                                                                  \
+	X(archive_entry_gid)                                                                       \
+	X(archive_entry_hardlink)                                                                  \
+	X(archive_entry_mtime)                                                                     \
+	X(archive_entry_pathname)                                                                  \
+	X(archive_entry_perm)                                                                      \
+	X(archive_entry_size)                                                                      \
+	X(archive_entry_symlink)                                                                   \
+	X(archive_entry_uid)                                                                       \
+	X(archive_error_string)                                                                    \
+	X(archive_read_data_block)                                                                 \
+	X(archive_read_free)                                                                       \
+	X(archive_read_new)                                                                        \
+	X(archive_read_next_header)                                                                \
+	X(archive_read_open)                                                                       \
+	X(archive_read_open_filename)                                                              \
+	X(archive_read_support_filter_gzip)                                                        \
+	X(archive_read_support_filter_none)                                                        \
+	X(archive_read_support_filter_zstd)                                                        \
+	X(archive_read_support_format_tar)
+
+struct sbx_archive_api {
+#define SBX_LA_FIELD(f) __typeof__(&f) f;
+	SBX_ARCHIVE_FUNCS(SBX_LA_FIELD)
+#undef SBX_LA_FIELD
+};
+/* Filled once by sbx_archive_load(), read-only afterwards. */
+extern struct sbx_archive_api sbx_la;
+/* Load libarchive once per process; 0, or an error saying it is missing. */
+int sbx_archive_load(struct sbx_err *err);
+
 /* Layer application (unpack.c): apply one tar stream read from fd onto rootfs_fd. */
 int unpack_layer(int rootfs_fd, int blob_fd, const struct oci_desc *d, struct sbx_err *err);
 

@@ -1,8 +1,6 @@
 /* unpack.c -- apply one OCI layer (tar, gzip or zstd) onto a rootfs: safe paths, whiteouts, verified digest. */
 #include "internal.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -347,7 +345,7 @@ static int write_data(struct archive *a, int fd)
 	int r;
 
 	for (;;) {
-		r = archive_read_data_block(a, &buf, &size, &off);
+		r = sbx_la.archive_read_data_block(a, &buf, &size, &off);
 		if (r == ARCHIVE_EOF)
 			return 0;
 		if (r != ARCHIVE_OK)
@@ -367,17 +365,17 @@ static int write_data(struct archive *a, int fd)
 static int apply_entry(struct layer_state *ls, struct archive *a, struct archive_entry *e)
 {
 	char path[PATH_MAX], parent_path[PATH_MAX], lpath[PATH_MAX];
-	const char *base, *hl = archive_entry_hardlink(e);
+	const char *base, *hl = sbx_la.archive_entry_hardlink(e);
 	_cleanup_close_ int pfd = -1, fd = -1;
-	mode_t type = archive_entry_filetype(e), mode = archive_entry_perm(e) & 07777;
-	la_int64_t uid = archive_entry_uid(e), gid = archive_entry_gid(e);
+	mode_t type = sbx_la.archive_entry_filetype(e), mode = sbx_la.archive_entry_perm(e) & 07777;
+	la_int64_t uid = sbx_la.archive_entry_uid(e), gid = sbx_la.archive_entry_gid(e);
 	int r, exists_dir;
 	struct timespec ts[2];
 
-	if (!archive_entry_pathname(e))
+	if (!sbx_la.archive_entry_pathname(e))
 		return sbx_fail(ls->err, -EINVAL, "layer %s: entry without a name",
 				ls->d->digest_str);
-	r = clean_path(archive_entry_pathname(e), path, sizeof(path), ls->err);
+	r = clean_path(sbx_la.archive_entry_pathname(e), path, sizeof(path), ls->err);
 	if (r < 0)
 		return r;
 	if (!path[0])
@@ -446,17 +444,18 @@ static int apply_entry(struct layer_state *ls, struct archive *a, struct archive
 		r = write_data(a, fd);
 		if (r == -EIO)
 			return sbx_fail(ls->err, -EIO, "layer %s: %s", ls->d->digest_str,
-					archive_error_string(a) ? archive_error_string(a)
-								: "read error");
+					sbx_la.archive_error_string(a)
+						? sbx_la.archive_error_string(a)
+						: "read error");
 		if (r < 0)
 			break;
-		if (ftruncate(fd, archive_entry_size(e)) < 0 ||
+		if (ftruncate(fd, sbx_la.archive_entry_size(e)) < 0 ||
 		    fchown(fd, ls->id_base + (uid_t)uid, ls->id_base + (gid_t)gid) < 0 ||
 		    fchmod(fd, mode) < 0) {
 			r = -errno;
 			break;
 		}
-		ts[0].tv_sec = ts[1].tv_sec = archive_entry_mtime(e);
+		ts[0].tv_sec = ts[1].tv_sec = sbx_la.archive_entry_mtime(e);
 		ts[0].tv_nsec = ts[1].tv_nsec = 0;
 		(void)futimens(fd, ts);
 		break;
@@ -474,13 +473,13 @@ static int apply_entry(struct layer_state *ls, struct archive *a, struct archive
 			r = -errno;
 		break;
 	case AE_IFLNK:
-		if (!archive_entry_symlink(e))
+		if (!sbx_la.archive_entry_symlink(e))
 			return sbx_fail(ls->err, -EINVAL, "layer %s: symlink without a target",
 					ls->d->digest_str);
 		r = clear_slot(pfd, base, 0, &exists_dir);
 		if (r < 0)
 			break;
-		if (symlinkat(archive_entry_symlink(e), pfd, base) < 0 ||
+		if (symlinkat(sbx_la.archive_entry_symlink(e), pfd, base) < 0 ||
 		    fchownat(pfd, base, ls->id_base + (uid_t)uid, ls->id_base + (gid_t)gid,
 			     AT_SYMLINK_NOFOLLOW) < 0)
 			r = -errno;
@@ -537,44 +536,52 @@ static la_ssize_t blob_read(struct archive *a, void *data, const void **buf)
 	return n;
 }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct archive, archive_read_free)
+static void la_read_freep(struct archive **a)
+{
+	if (*a)
+		sbx_la.archive_read_free(*a);
+}
 
 int unpack_layer(int rootfs_fd, int blob_fd, const struct oci_desc *d, struct sbx_err *err)
 {
-	_cleanup_(archive_read_freep) struct archive *a = archive_read_new();
-	_cleanup_free_ struct blob_reader *br = calloc(1, sizeof(*br));
+	_cleanup_(la_read_freep) struct archive *a = NULL;
+	_cleanup_free_ struct blob_reader *br = NULL;
 	struct layer_state ls = {.root = rootfs_fd, .id_base = SBX_ID_BASE, .d = d, .err = err};
 	struct archive_entry *e;
 	uint8_t got[SHA256_LEN];
 	char hex[SHA256_HEX_LEN + 1];
 	size_t entries = 0;
-	int r = 0, ar;
+	int r = sbx_archive_load(err), ar;
 
+	if (r < 0)
+		return r;
+	a = sbx_la.archive_read_new();
+	br = calloc(1, sizeof(*br));
 	if (!a || !br)
 		return -ENOMEM;
 	br->fd = blob_fd;
 	r = sha256_new(&br->sha);
 	if (r < 0)
 		return r;
-	archive_read_support_format_tar(a);
+	sbx_la.archive_read_support_format_tar(a);
 	if (d->kind == OCI_KIND_LAYER_GZIP)
-		archive_read_support_filter_gzip(a);
+		sbx_la.archive_read_support_filter_gzip(a);
 	else if (d->kind == OCI_KIND_LAYER_ZSTD)
-		archive_read_support_filter_zstd(a);
+		sbx_la.archive_read_support_filter_zstd(a);
 	else
-		archive_read_support_filter_none(a);
-	if (archive_read_open(a, br, NULL, blob_read, NULL) != ARCHIVE_OK) {
+		sbx_la.archive_read_support_filter_none(a);
+	if (sbx_la.archive_read_open(a, br, NULL, blob_read, NULL) != ARCHIVE_OK) {
 		r = sbx_fail(err, -EINVAL, "layer %s (%s) cannot be read: %s", d->digest_str,
-			     d->media_type, archive_error_string(a) ?: "unknown format");
+			     d->media_type, sbx_la.archive_error_string(a) ?: "unknown format");
 		goto out;
 	}
 	for (;;) {
-		ar = archive_read_next_header(a, &e);
+		ar = sbx_la.archive_read_next_header(a, &e);
 		if (ar == ARCHIVE_EOF)
 			break;
 		if (ar != ARCHIVE_OK && ar != ARCHIVE_WARN) {
 			r = sbx_fail(err, -EINVAL, "layer %s is corrupt: %s", d->digest_str,
-				     archive_error_string(a) ?: "bad header");
+				     sbx_la.archive_error_string(a) ?: "bad header");
 			goto out;
 		}
 		if (++entries > UNPACK_MAX_ENTRIES) {

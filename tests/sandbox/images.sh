@@ -12,6 +12,16 @@ echo "$out" | grep -q '"unpacked":true' && ok "first open unpacks" || fail "firs
 rootfs=$(echo "$out" | sed -E 's/.*"rootfs":"([^"]*)".*/\1/')
 out2=$($SBX unpack --cache "$CACHE" "$T/bb")
 echo "$out2" | grep -q '"unpacked":false' && ok "second open comes from the cache" || fail "second open: $out2"
+# a cached image runs from the cache's verified config: no layout blob is read, and libarchive
+# (with libxml2, ICU, libstdc++ behind it) is never mapped; unpacking loads it on demand
+hex=$(basename "$rootfs")
+[ -s "$CACHE/config/$hex" ] && ok "the verified config is kept beside the rootfs" || fail "no $CACHE/config/$hex"
+libs=$(LD_DEBUG=libs $SBX run -q --cache "$CACHE" "$T/bb" -- /bin/true 2>&1 >/dev/null)
+echo "$libs" | grep -q 'calling init:.*libc\.so' && ! echo "$libs" | grep -q 'libarchive' &&
+	ok "a cached run does not load libarchive" || fail "cached run loads: $(echo "$libs" | grep -o '[a-z0-9+_-]*\.so[.0-9]*' | sort -u | tr '\n' ' ')"
+mkdir -p "$T/bb-index-only" && cp "$T/bb/index.json" "$T/bb/oci-layout" "$T/bb-index-only/"
+o=$($SBX run -q --cache "$CACHE" "$T/bb-index-only" -- /bin/echo cached) && [ "$o" = cached ] &&
+	ok "a cached run reads no blob of the layout (they may be gone)" || fail "index-only cached run: $o"
 
 # layers applied in order with whiteouts, hardlinks and shifted owners
 [ ! -e "$rootfs/etc/motd" ] && ok ".wh. whiteout removed a lower file" || fail "etc/motd still there"
