@@ -411,10 +411,18 @@ static int cg_make(const struct cg_host *host, const char *parent, const char *n
 	if (r < 0)
 		goto fail;
 	if (want_v1 && host->layout == CG_LAYOUT_HYBRID) {
+		/*
+		 * v1 cpuacct and freezer only where the v2 cgroup cannot stand in for them
+		 * (cpu.stat, cgroup.kill): every v1 cgroup costs a mkdir and an rmdir per task.
+		 */
+		int v2_cpu_stat = file_exists(cg->v2_path, "cpu.stat");
+		int v2_kill = file_exists(cg->v2_path, "cgroup.kill");
+
 		for (int c = 0; c < CG_V1_N; c++) {
 			int shared = 0;
 
-			if (!host->v1_mount[c][0])
+			if (!host->v1_mount[c][0] || (c == CG_V1_CPUACCT && v2_cpu_stat) ||
+			    (c == CG_V1_FREEZER && v2_kill))
 				continue;
 			cg->v1_path[c] = join(host->v1_mount[c], host->v1_self[c], parent, name);
 			if (!cg->v1_path[c]) {
@@ -756,6 +764,11 @@ static int rmdir_tree(const char *dir, unsigned depth)
 
 	if (depth > 64)
 		return -ELOOP;
+	/* the common case, an empty leaf: one rmdir, no directory listing */
+	if (rmdir(dir) == 0 || errno == ENOENT)
+		return 0;
+	if (errno != EBUSY && errno != ENOTEMPTY)
+		return -errno;
 	d = opendir(dir);
 	if (!d)
 		return errno == ENOENT ? 0 : -errno;

@@ -595,7 +595,9 @@ static void fill_defaults(struct sbx_limits *l)
 		l->fsize_bytes = DEF_FSIZE;
 }
 
-static int task_cgroup(const struct sbx_config *cfg, struct sbx_task *t, struct sbx_err *err)
+/* Create (or borrow) the task cgroup and work out its limits; task_limits applies them. */
+static int task_cgroup(const struct sbx_config *cfg, struct sbx_task *t, struct cg_limits *ret_cl,
+		       struct sbx_err *err)
 {
 	static atomic_uint seq;
 	struct cg_limits cl = {0};
@@ -632,17 +634,24 @@ static int task_cgroup(const struct sbx_config *cfg, struct sbx_task *t, struct 
 	}
 	cl.memory_bytes = t->lim.memory_bytes;
 	cl.pids = t->lim.pids;
-	r = cg_set_limits(t->cg, &cl);
-	if (r < 0)
-		return sbx_fail(
-			err, r,
-			"refusing to run: the limits (cpu %.2f cores, memory %llu, pids %llu) cannot be enforced: %s",
-			t->lim.cores, (unsigned long long)cl.memory_bytes,
-			(unsigned long long)cl.pids, strerror(-r));
 	if (cg_oom_kills(t->cg, &t->oom_before) < 0)
 		t->oom_before = 0;
 	if (cg_cpu_usage_ns(t->cg, &t->cpu_before) < 0)
 		t->cpu_before = 0;
+	*ret_cl = cl;
+	return 0;
+}
+
+static int task_limits(struct sbx_task *t, const struct cg_limits *cl, struct sbx_err *err)
+{
+	int r = cg_set_limits(t->cg, cl);
+
+	if (r < 0)
+		return sbx_fail(
+			err, r,
+			"refusing to run: the limits (cpu %.2f cores, memory %llu, pids %llu) cannot be enforced: %s",
+			t->lim.cores, (unsigned long long)cl->memory_bytes,
+			(unsigned long long)cl->pids, strerror(-r));
 	return 0;
 }
 
@@ -654,6 +663,7 @@ int sbx_task_start(const struct sbx_config *cfg, struct sbx_task **ret_task, str
 	_cleanup_close_ int devnull = -1, cgfd = -1;
 	static char *const def_env[] = {DEF_PATH, NULL};
 	struct clone_args ca = {0};
+	struct cg_limits cl = {0};
 	struct child_msg msg;
 	int pidfd = -1, r;
 	ssize_t n;
@@ -705,7 +715,7 @@ int sbx_task_start(const struct sbx_config *cfg, struct sbx_task **ret_task, str
 					cfg->work_dir);
 	}
 
-	r = task_cgroup(cfg, t, err);
+	r = task_cgroup(cfg, t, &cl, err);
 	if (r < 0)
 		return r;
 	if (!t->cg || !t->cg->v2_path)
@@ -765,6 +775,13 @@ int sbx_task_start(const struct sbx_config *cfg, struct sbx_task **ret_task, str
 	outp[0] = errp[0] = -1;
 
 	close_v1_tasks(&a);
+	/*
+	 * Limits are written while the child sets up its mounts (it runs nothing of the
+	 * task's before the "m" below, which it gets only once they are all in place).
+	 */
+	r = task_limits(t, &cl, err);
+	if (r < 0)
+		goto out_kill;
 	n = read(statp[0], &msg, sizeof(msg));
 	if (n == sizeof(msg) && msg.stage == 0) {
 		r = set_id_maps(t->pid, cfg->id_base ? cfg->id_base : SBX_ID_BASE);

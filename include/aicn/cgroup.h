@@ -49,7 +49,8 @@ int cg_host_detect(struct cg_host *ret_host);
 /*
  * Create cgroup NAME under PARENT (relative to our own cgroup in each hierarchy;
  * NULL or "" for directly under it).  With want_v1 on hybrid hosts, also in the
- * cpu, cpuacct, memory, pids and freezer v1 hierarchies.  On a pure v2 host, the
+ * cpu, memory and pids v1 hierarchies, and in cpuacct and freezer where the v2
+ * cgroup has no cpu.stat or cgroup.kill to stand in for them.  On a pure v2 host, the
  * cpu/memory/pids controllers are enabled in the parent's subtree_control as
  * needed.  -EEXIST if it exists; on error nothing is left behind.
  */
