@@ -561,6 +561,14 @@ static void verifier_freep(struct key_verifier **v)
 	key_verifier_free(*v);
 }
 
+/* Bytes rounded up to whole MiB, as offers carry memory (mem_mb). */
+static uint64_t mib_round_up(uint64_t bytes)
+{
+	const uint64_t mib = 1ULL << 20;
+
+	return bytes > UINT64_MAX - (mib - 1) ? bytes : (bytes + mib - 1) / mib * mib;
+}
+
 /*
  * The OCI manifest digest of an image archive in the blob store: manifests[0] of the
  * layout's index.json.  -ENOENT when the archive has none (a plain rootfs archive:
@@ -675,11 +683,14 @@ static int poc_check(struct pay *p, const struct pay_result *r, const struct usa
 		return say(why, len, 1, "the task's spec lacks its figures");
 	if (!image_matches(p, image, img, rec->image))
 		return say(why, len, 1, "the record ran another image");
-	/* the sandbox may be stricter than the spec, never looser */
+	/*
+	 * The sandbox may be stricter than the spec, never looser.  Offers carry memory
+	 * in whole MiB (mem_mb, rounded up), so the agent's limit is the spec's rounded up.
+	 */
 	if ((rec->limits.cpu_period_us &&
 	     (unsigned __int128)rec->limits.cpu_quota_us >
 		     (unsigned __int128)rec->limits.cpu_period_us * (uint64_t)f.cores) ||
-	    (f.memory > 0 && rec->limits.mem_bytes > (uint64_t)f.memory) ||
+	    (f.memory > 0 && rec->limits.mem_bytes > mib_round_up((uint64_t)f.memory)) ||
 	    (rec->limits.timeout_ns > (uint64_t)f.wall_s * NS_PER_S))
 		return say(why, len, 1, "the record's limits are looser than the task's");
 	if (rec->has_result && memcmp(rec->result, digest, SHA256_LEN) != 0)

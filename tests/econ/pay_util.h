@@ -253,9 +253,10 @@ struct pw_usage {
 	int64_t start_s, end_s; /* node realtime, seconds after the offer */
 	int64_t cpu_ns, kernel_ns;
 	uint64_t seq;
-	uint8_t result;	   /* digest = 32 bytes of this value */
-	int signer;	   /* node whose key signs (-1: the running node) */
-	const char *image; /* the record's image digest (NULL: the task's) */
+	uint8_t result;	    /* digest = 32 bytes of this value */
+	int signer;	    /* node whose key signs (-1: the running node) */
+	const char *image;  /* the record's image digest (NULL: the task's) */
+	uint64_t mem_bytes; /* the record's memory limit (0: 1 GiB, the spec's) */
 };
 
 /* The agent's final record for run R, signed, and its PoW stamp at the offer's difficulty. */
@@ -288,7 +289,7 @@ static inline int pw_record(struct pw *w, int64_t task_id, struct pw_run *run,
 	rec.cpu_kernel_ns = (uint64_t)u->kernel_ns;
 	rec.limits = (struct record_limits){.cpu_quota_us = 100000,
 					    .cpu_period_us = 100000,
-					    .mem_bytes = 1073741824,
+					    .mem_bytes = u->mem_bytes ? u->mem_bytes : 1073741824,
 					    .pids = 256,
 					    .timeout_ns = 3600 * PW_S};
 	rec.exit_kind = RECORD_EXIT_EXITED;

@@ -703,20 +703,53 @@ static void test_image_manifest(void)
 	stop();
 }
 
+/*
+ * Memory that is not a whole MiB: the offer rounds it up (mem_mb), so the agent's
+ * limit is the spec's rounded up to a MiB.  That is no looser than the spec; one MiB
+ * more is.
+ */
+static void test_memory_rounded_to_mib(void)
+{
+	struct pw_run run[1] = {0};
+	struct pw_usage u = honest(1, 0x55);
+	enum pay_verdict v;
+	char spec[1024];
+	int64_t id;
+
+	start();
+	CHECK_EQ(mint("alice", 10 * A), 0);
+	/* 1 GiB - 512 KiB - 1: the offer says mem_mb 1024 */
+	snprintf(spec, sizeof(spec),
+		 "{\"image\": \"%s\", \"command\": [\"/bin/true\"], \"cores\": 1, "
+		 "\"memory\": 1073217535, \"max_wall_seconds\": 3600, \"max_cpu_seconds\": 3600, "
+		 "\"max_price\": %lld, \"replicas\": 1}",
+		 w.image, (long long)(2 * A));
+	id = pw_submit(&w, spec, PW_T0, NULL, err, sizeof(err));
+	CHECK(id > 0);
+	CHECK_EQ(pw_offers(&w, id, PW_T0 + 10, run, 1), 1);
+	u.mem_bytes = 1074790400; /* 1025 MiB: looser than the spec */
+	CHECK_EQ(pw_record(&w, id, &run[0], &u), 0);
+	CHECK_EQ(pw_result(&w, id, &run[0], PW_T0 + 1912, &v, err, sizeof(err)), 0);
+	CHECK_EQ(v, PAY_REFUSED);
+	CHECK_STREQ(err, "the record's limits are looser than the task's");
+	u.mem_bytes = 1073741824; /* 1024 MiB: what the agent was offered */
+	CHECK_EQ(pw_record(&w, id, &run[0], &u), 0);
+	CHECK_EQ(pw_result(&w, id, &run[0], PW_T0 + 1912, &v, err, sizeof(err)), 0);
+	CHECK_EQ(v, PAY_SETTLED);
+	CHECK_EQ(coord_flush(w.c), 0);
+	free_runs(run, 1);
+	stop();
+}
+
 int main(void)
 {
 	static const struct test_case cases[] = {
-		TEST(test_escrow_refused),
-		TEST(test_full_life),
-		TEST(test_replay_pays_nothing),
-		TEST(test_forged_refused),
-		TEST(test_lying_replica),
-		TEST(test_pow_below_difficulty),
-		TEST(test_epoch_conserves_pool),
-		TEST(test_governance),
-		TEST(test_params_file),
-		TEST(test_image_manifest),
-		{NULL, NULL},
+		TEST(test_escrow_refused),	  TEST(test_full_life),
+		TEST(test_replay_pays_nothing),	  TEST(test_forged_refused),
+		TEST(test_lying_replica),	  TEST(test_pow_below_difficulty),
+		TEST(test_epoch_conserves_pool),  TEST(test_governance),
+		TEST(test_params_file),		  TEST(test_image_manifest),
+		TEST(test_memory_rounded_to_mib), {NULL, NULL},
 	};
 
 	return harness_run(cases);
