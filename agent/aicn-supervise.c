@@ -5,6 +5,7 @@
 #include <aicn/fileio.h>
 #include <aicn/log.h>
 #include <aicn/sandbox.h>
+#include <aicn/version.h>
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -47,6 +48,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: aicn-supervise [--status-fd FD] TASK_DIR\n"
+		"       aicn-supervise --version | --help\n"
 		"\n"
 		"Supervise one aicn task, the way conmon supervises a container. aicn-agent starts\n"
 		"it (forked twice, in a session of its own) for every task; it is not meant to be\n"
@@ -68,6 +70,7 @@ static void usage(FILE *out)
 		"Options:\n"
 		"  --status-fd FD  write \"ok\" (or \"error REASON\") and close FD once the task was\n"
 		"                  exec'd (or failed to) and the state file is on disk\n"
+		"  -V, --version   print the version and exit\n"
 		"  -h, --help      show this help\n"
 		"\n"
 		"Its own messages go to TASK_DIR/" SUP_LOG_FILE
@@ -535,6 +538,7 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"status-fd", required_argument, NULL, 's'},
+		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{},
 	};
@@ -551,8 +555,11 @@ int main(int argc, char **argv)
 	ssize_t n;
 	pid_t pid;
 
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
 		switch (c) {
+		case 'V':
+			printf("aicn-supervise %s\n", AICN_VERSION);
+			return 0;
 		case 's': {
 			char *end;
 			long v = strtol(optarg, &end, 10);

@@ -4,6 +4,7 @@
 #include <aicn/compiler.h>
 #include <aicn/log.h>
 #include <aicn/meter.h>
+#include <aicn/version.h>
 
 #include <bpf/libbpf.h>
 #include <fcntl.h>
@@ -48,6 +49,7 @@ struct clone3_args {
 
 static const char usage_text[] =
 	"Usage: aicn-meter COMMAND [OPTIONS]\n"
+	"       aicn-meter --version | --help\n"
 	"\n"
 	"Meter the exact CPU time, run-queue wait, context switches, process events and\n"
 	"network traffic of a cgroup subtree with eBPF, from the scheduler's own clock.\n"
@@ -81,6 +83,7 @@ static const char usage_text[] =
 	"  --kill-on-exit       run: when CMD exits, kill what it left in the cgroup\n"
 	"  --timeout SECONDS    run/wait: kill the cgroup after SECONDS\n"
 	"  -h, --help           this text\n"
+	"  -V, --version        print the version and exit\n"
 	"\n"
 	"The record (one line of canonical JSON) holds cpu_ns, the kernel's own figure\n"
 	"kernel_cpu_ns (cpu.stat usage_usec * 1000) and crosscheck: \"ok\" when they agree\n"
@@ -917,6 +920,10 @@ int main(int argc, char **argv)
 	cmd = argv[1];
 	if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
 		fputs(usage_text, stdout);
+		return 0;
+	}
+	if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0) {
+		printf("aicn-meter %s\n", AICN_VERSION);
 		return 0;
 	}
 	argc--;
