@@ -453,7 +453,7 @@ static int cfg_defaults(struct agent_config *c, const struct agent_host_facts *h
 {
 	c->cert = strdup("/etc/aicn/agent.crt");
 	c->key = strdup("/etc/aicn/agent.key");
-	c->ca = strdup("/etc/aicn/ca.crt");
+	c->ca = strdup("/etc/aicn/ca.pem");
 	c->state_dir = strdup("/var/lib/aicn");
 	c->windows = strdup("");
 	c->location = strdup("");

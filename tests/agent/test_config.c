@@ -28,7 +28,7 @@ static void test_minimal_defaults(void)
 	CHECK_EQ(c->ask_price, 1200);
 	CHECK_STREQ(c->cert, "/etc/aicn/agent.crt");
 	CHECK_STREQ(c->key, "/etc/aicn/agent.key");
-	CHECK_STREQ(c->ca, "/etc/aicn/ca.crt");
+	CHECK_STREQ(c->ca, "/etc/aicn/ca.pem"); /* as the coordinator's default */
 	CHECK_STREQ(c->state_dir, "/var/lib/aicn");
 	CHECK_EQ(c->max_millicores, 4000);
 	CHECK_EQ(c->max_memory, 4ULL << 30);
