@@ -6,20 +6,23 @@
 set -u
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (eBPF meter, cgroups)"; exit 77; }
 : "${AICN_BIN:?run through make check}"
+. "$AICN_SRC/tests/lib/cgroup.sh"
 T=$(mktemp -d /tmp/aicn-agent-hostile.XXXXXX)
 PIN=/sys/fs/bpf/aicn-test-hostile-$$
 APID= HPID=
+CGS=$(cg_make "aicn-agent-hostile-$$") # the agent runs in these: its task cgroups nest inside
 cleanup() {
 	[ -n "$APID" ] && kill "$APID" 2>/dev/null && wait "$APID" 2>/dev/null
 	[ -n "$HPID" ] && kill "$HPID" 2>/dev/null && wait "$HPID" 2>/dev/null
 	for f in "$T"/state/tasks/*/supervise.state; do
 		[ -f "$f" ] && kill -9 "$(sed -n 's/^supervisor_pid=//p' "$f")" 2>/dev/null
 	done
-	local cap
-	cap=$(sed -n 's|.*tasks run in cgroup .*/\(aicn-tasks-[0-9a-f]*\) .*|\1|p' "$T/agent.log" 2>/dev/null | head -n1)
-	[ -n "$cap" ] && find /sys/fs/cgroup -depth -type d -path "*/$cap*" -exec rmdir {} \; 2>/dev/null
+	local leaked=0
+	# shellcheck disable=SC2086
+	cg_agent_teardown "$T/agent.log" $CGS || leaked=1
 	"$AICN_BIN/aicn-meter" cleanup --pin-dir "$PIN" >/dev/null 2>&1 || rm -rf "$PIN"
 	rm -rf "$T"
+	[ "$leaked" = 0 ] || { echo "FAIL: the test left cgroups behind"; exit 1; }
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; echo "--- agent log"; tail -30 "$T/agent.log"; exit 1; }
@@ -46,7 +49,11 @@ max_tasks = 2
 ask_price = 5
 metrics_listen = 127.0.0.1:0
 CONF
-AICN_METER_PIN_DIR=$PIN "$AICN_BIN/aicn-agent" --config "$T/agent.conf" > "$T/agent.log" 2>&1 &
+(
+	# shellcheck disable=SC2086
+	cg_enter $CGS || exit 1
+	exec env AICN_METER_PIN_DIR="$PIN" "$AICN_BIN/aicn-agent" --config "$T/agent.conf"
+) > "$T/agent.log" 2>&1 &
 APID=$!
 wait "$HPID"; rc=$?; HPID=
 cat "$T/hostile.out"

@@ -1,13 +1,17 @@
 # lib.sh -- shared by the agent's end-to-end scripts: CA and certificates, a real aicn-coordinator, aicn-agent
 # instances with their own state, meter pins and cgroups, a renter (renter.py); everything torn down on exit.
+# The agent runs in cgroups of the test's own (aicn-agent-test-PID, so its aicn-tasks-* cgroups nest
+# there): teardown kills what is left in them and removes them, and a cgroup left behind fails the test.
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (eBPF meter, cgroups, namespaces)"; exit 77; }
 : "${AICN_BIN:?run through make check}"
 COORD=${AICN_COORDINATOR:-$AICN_BIN/aicn-coordinator}
 [ -x "$COORD" ] || { echo "SKIP: no aicn-coordinator built"; exit 77; }
+. "$AICN_SRC/tests/lib/cgroup.sh"
 T=$(mktemp -d /tmp/aicn-agent-e2e.XXXXXX)
 PIN=/sys/fs/bpf/aicn-test-agent-$$
 CPID= APID= PORT=
 CTL=$AICN_BIN/aicnctl
+CGS=$(cg_make "aicn-agent-test-$$")
 
 cleanup() {
 	[ -n "$APID" ] && kill "$APID" 2>/dev/null && wait "$APID" 2>/dev/null
@@ -16,14 +20,12 @@ cleanup() {
 	for f in "$T"/agent/tasks/*/supervise.state; do
 		[ -f "$f" ] && kill -9 "$(sed -n 's/^supervisor_pid=//p' "$f")" 2>/dev/null
 	done
-	sleep 0.3
-	local cap
-	cap=$(sed -n 's|.*tasks run in cgroup .*/\(aicn-tasks-[0-9a-f]*\) .*|\1|p' "$T/agent.log" 2>/dev/null | head -n1)
-	if [ -n "$cap" ]; then
-		find /sys/fs/cgroup -depth -type d -path "*/$cap*" -exec rmdir {} \; 2>/dev/null
-	fi
+	local leaked=0
+	# shellcheck disable=SC2086
+	cg_agent_teardown "$T/agent.log" $CGS || leaked=1
 	"$AICN_BIN/aicn-meter" cleanup --pin-dir "$PIN" >/dev/null 2>&1 || rm -rf "$PIN"
 	rm -rf "$T"
+	[ "$leaked" = 0 ] || { echo "FAIL: the test left cgroups behind"; exit 1; }
 }
 trap cleanup EXIT
 fail() {
@@ -81,7 +83,11 @@ CONF
 agent_start() {
 	local before
 	before=$(grep -c "registered with the coordinator" "$T/agent.log" 2>/dev/null)
-	AICN_METER_PIN_DIR=$PIN "$AICN_BIN/aicn-agent" --config "$T/agent.conf" >>"$T/agent.log" 2>&1 &
+	(
+		# shellcheck disable=SC2086
+		cg_enter $CGS || exit 1
+		exec env AICN_METER_PIN_DIR="$PIN" "$AICN_BIN/aicn-agent" --config "$T/agent.conf"
+	) >>"$T/agent.log" 2>&1 &
 	APID=$!
 	wait_for 30 agent_registered_after "${before:-0}" || fail "agent did not register"
 }

@@ -204,18 +204,8 @@ raw() {
 }
 
 # --- agents ---
-# The cgroup hierarchies an agent uses: "DIR" lines, our own cgroup in each plus NAME.
-cg_dirs_for() {
-	local name=$1 ctrl self mnt
-	for ctrl in cpu cpuacct memory pids freezer; do
-		self=$(awk -F: -v c="$ctrl" '{ n = split($2, a, ","); for (i = 1; i <= n; i++) if (a[i] == c) print $3 }' /proc/self/cgroup)
-		mnt=$(awk -v c="$ctrl" '$9 == "cgroup" { n = split($NF, o, ","); for (i = 1; i <= n; i++) if (o[i] == c) print $5 }' /proc/self/mountinfo | head -n1)
-		[ -n "$self" ] && [ -n "$mnt" ] && echo "$mnt${self%/}/$name"
-	done
-	self=$(awk -F: '$1 == "0" { print $3 }' /proc/self/cgroup)
-	mnt=$(awk '$9 == "cgroup2" { print $5 }' /proc/self/mountinfo | head -n1)
-	[ -n "$mnt" ] && echo "$mnt${self%/}/$name"
-}
+# each agent runs in cgroups of its own: cg_make, cg_enter, cg_teardown
+. "$AICN_SRC/tests/lib/cgroup.sh"
 
 # agent_add NAME [KEY=VALUE...]: its certificate (its node key), state dir and config
 agent_add() {
@@ -236,10 +226,7 @@ agent_add() {
 		echo "metrics_listen = 127.0.0.1:${AMET[$name]}"
 		for kv in "$@"; do echo "${kv%%=*} = ${kv#*=}"; done
 	} >"${ACONF[$name]}"
-	ACG[$name]=""
-	for d in $(cg_dirs_for "$E2E_TAG-$name"); do
-		mkdir -p "$d" 2>/dev/null && ACG[$name]+="$d "
-	done
+	ACG[$name]=$(cg_make "$E2E_TAG-$name" | tr '\n' ' ')
 	AGENTS+=("$name")
 }
 agent_pin_dir() { echo "/sys/fs/bpf/$E2E_TAG-$1"; }
@@ -253,7 +240,8 @@ agent_pub() {
 agent_start() {
 	local name=$1
 	(
-		for d in ${ACG[$name]}; do echo "$BASHPID" >"$d/cgroup.procs"; done
+		# shellcheck disable=SC2086
+		cg_enter ${ACG[$name]}
 		exec env AICN_METER_PIN_DIR="$(agent_pin_dir "$name")" "$AICN_BIN/aicn-agent" --config "${ACONF[$name]}"
 	) >>"$T/agent-$name.log" 2>&1 &
 	APID[$name]=$!
@@ -288,13 +276,6 @@ wait_pid_gone() {
 		sleep 0.1
 	done
 	return 1
-}
-# Processes of an agent's cgroup subtree (the agent, supervisors, tasks): one pid per line
-agent_procs() {
-	local d
-	for d in ${ACG[$1]}; do
-		find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null
-	done | sort -un
 }
 # A task's supervisor as its state file names it: "PID KIND"
 sup_state() {
@@ -350,16 +331,8 @@ net_teardown() {
 	[ -n "$COORD_PID" ] && { wait_pid_gone "$COORD_PID" 5 || kill -KILL "$COORD_PID" 2>/dev/null; }
 	# Supervisors and tasks outlive their agent by design: empty each agent's cgroups.
 	for n in "${AGENTS[@]}"; do
-		for _ in 1 2 3 4 5 6 7 8 9 10; do
-			p=$(agent_procs "$n")
-			[ -z "$p" ] && break
-			# shellcheck disable=SC2086
-			kill -KILL $p 2>/dev/null
-			sleep 0.2
-		done
-		for d in ${ACG[$n]}; do
-			[ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
-		done
+		# shellcheck disable=SC2086
+		cg_teardown ${ACG[$n]}
 		d=$(agent_pin_dir "$n")
 		if [ -d "$d" ]; then
 			AICN_METER_PIN_DIR=$d "$AICN_BIN/aicn-meter" cleanup >/dev/null 2>&1
