@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #define CONF_FILE_MAX (1 << 20)
-#define SETTLEMENT_DEFAULT false /* until every test funds its renters */
+#define SETTLEMENT_DEFAULT true
 #define CONF_PATH_MAX 1024
 #define CONF_NETWORK_MAX 64
 #define HEARTBEAT_MIN 1

@@ -82,7 +82,7 @@ static void usage(FILE *f)
 		"    max_connections = N     open connections (100000)\n"
 		"    log_level = LEVEL       err, warn, info, debug (info; AICN_LOG_LEVEL wins)\n"
 		"    port_file = PATH        write the bound port there (for listen = ...:0)\n"
-		"    settlement = on|off     escrow, Proof of Compute, payment, ledger (off)\n"
+		"    settlement = on|off     escrow, Proof of Compute, payment, ledger (on)\n"
 		"    Durations are seconds or a number with s, m, h or d.\n"
 		"\n"
 		"ADMIN SUBCOMMANDS\n"

@@ -48,6 +48,9 @@ net_start() {
 	$CTL ca issue --dir "$T/ca" --role agent --name node-a --out "$T/agent" >/dev/null || fail "issue agent"
 	$CTL ca issue --dir "$T/ca" --role renter --name alice --out "$T/alice" >/dev/null || fail "issue renter"
 	mkdir -p "$T/coordstate" "$T/agent"
+	# settlement is on (the default): the renter's escrows need funds
+	"$COORD" mint --db "$T/coordstate/coordinator.db" --account alice --amount 1000 >"$T/mint.log" 2>&1 ||
+		fail "aicn-coordinator mint: $(cat "$T/mint.log")"
 	cat > "$T/coord.conf" <<CONF
 [coordinator]
 listen = 127.0.0.1:0

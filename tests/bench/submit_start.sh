@@ -11,7 +11,7 @@ issue renter alice
 issue agent prov1
 run() { # STATE_DIR LABEL
 	rm -rf "$1"
-	write_conf 127.0.0.1:0 "state_dir = $1"
+	write_conf 127.0.0.1:0 "state_dir = $1" "settlement = off" # the scheduler path alone: no escrow
 	sed -i '0,/^state_dir = /{/^state_dir = /d}' "$T/coord.conf" # the first (default) one
 	sed -i 's/^tick_ms = .*/tick_ms = 1000/' "$T/coord.conf"
 	start_coord

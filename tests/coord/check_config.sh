@@ -10,6 +10,10 @@ write_conf
 out=$("$C" --config "$T/coord.conf" --check-config 2>&1) || fail "valid config refused: $out"
 echo "$out" | grep -q "^heartbeat_timeout = 30s$" || fail "defaults not printed: $out"
 echo "$out" | grep -q "^listen = 127.0.0.1:0$" || fail "listen not printed"
+echo "$out" | grep -q "^settlement = on$" || fail "settlement is not on by default: $out"
+write_conf 127.0.0.1:0 "settlement = off"
+out=$("$C" --config "$T/coord.conf" --check-config 2>&1) || fail "settlement = off refused: $out"
+echo "$out" | grep -q "^settlement = off$" || fail "settlement = off not printed: $out"
 
 # bad KEY=VALUE: the line it is on and what the message must say
 expect_bad() {
@@ -40,6 +44,7 @@ expect_bad "cert = relative/path.pem" "not an absolute path"
 expect_bad "network = Bad Name" "network"
 expect_bad "log_level = loud" "log_level"
 expect_bad "blob_retention = 10s" "blob_retention"
+expect_bad "settlement = maybe" "settlement: 'maybe': on or off"
 expect_bad "[agent]" "unknown section"
 # a repeated key: the last one wins, and each value is checked
 write_conf 127.0.0.1:0 "tick_ms = 300"

@@ -119,8 +119,12 @@ coord_config() {
 		[ca]=$CA/ca.pem [crl]=$CA/crl.pem [state_dir]=$T/coord/state [network]=$E2E_TAG
 		[heartbeat_timeout]=25 # agents send a HEARTBEAT every 10 s
 		[tick_ms]=200
+		# Settlement (on by default) adds a validation replica for a node it does not
+		# trust yet: scenarios about placement and failover count replicas exactly, so
+		# they run without money; settlement.sh and the demo pass settlement=on.
+		[settlement]=off
 	)
-	local -a order=(listen port_file cert key ca crl state_dir network heartbeat_timeout tick_ms)
+	local -a order=(listen port_file cert key ca crl state_dir network heartbeat_timeout tick_ms settlement)
 	# E2E_COORD_EXTRA="log_level=debug ...": more keys when debugging a test
 	for kv in "$@" ${E2E_COORD_EXTRA:-}; do
 		k=${kv%%=*}
