@@ -4,29 +4,10 @@
 #include <aicn/market_proto.h>
 
 #include "harness.h"
+#include "lib/proto_util.h"
 
 #include <errno.h>
 #include <string.h>
-
-static int parse(int type, const char *body, struct proto_msg *ret, char *err)
-{
-	cJSON *o = NULL;
-	uint8_t *buf = NULL;
-	size_t len;
-	int r;
-
-	r = canon_parse(body, strlen(body), 16, &o, NULL);
-	if (r < 0)
-		return r;
-	cJSON_AddStringToObject(o, "type", proto_type_name(type));
-	r = proto_encode(o, 1, 9, &buf, &len);
-	cJSON_Delete(o);
-	if (r < 0)
-		return r;
-	r = proto_parse((char *)buf + FRAME_HDR_LEN, len - FRAME_HDR_LEN, ret, err);
-	free(buf);
-	return r;
-}
 
 static void defined_once_with_distinct_ids(void)
 {
@@ -62,21 +43,24 @@ static void fields_checked(void)
 	char err[PROTO_ERR_LEN] = "";
 
 	CHECK(market_proto_define() == 0);
-	CHECK(parse(market_type(MKT_SUBMIT), "{\"spec\":{\"cores\":1}}", &m, err) == 0);
+	CHECK(proto_roundtrip(market_type(MKT_SUBMIT), "{\"spec\":{\"cores\":1}}", &m, err) == 0);
 	CHECK(m.type == market_type(MKT_SUBMIT));
 	proto_msg_done(&m);
-	CHECK(parse(market_type(MKT_SUBMIT), "{\"spec\":1}", &m, err) == -EINVAL);
+	CHECK(proto_roundtrip(market_type(MKT_SUBMIT), "{\"spec\":1}", &m, err) == -EINVAL);
 	CHECK(strstr(err, "spec") != NULL);
-	CHECK(parse(market_type(MKT_RATE), "{\"task_id\":\"4\",\"stars\":6}", &m, err) == -EINVAL);
+	CHECK(proto_roundtrip(market_type(MKT_RATE), "{\"task_id\":\"4\",\"stars\":6}", &m, err) ==
+	      -EINVAL);
 	CHECK(strstr(err, "stars") != NULL);
-	CHECK(parse(market_type(MKT_VOTE), "{\"proposal\":3,\"yes\":true}", &m, err) == 0);
+	CHECK(proto_roundtrip(market_type(MKT_VOTE), "{\"proposal\":3,\"yes\":true}", &m, err) ==
+	      0);
 	proto_msg_done(&m);
-	CHECK(parse(market_type(MKT_NODE), "{\"node_id\":\"abc\"}", &m, err) == -EINVAL);
-	CHECK(parse(market_type(MKT_REPLY), "{\"ref\":3,\"data\":{\"x\":[1,2]}}", &m, err) == 0);
+	CHECK(proto_roundtrip(market_type(MKT_NODE), "{\"node_id\":\"abc\"}", &m, err) == -EINVAL);
+	CHECK(proto_roundtrip(market_type(MKT_REPLY), "{\"ref\":3,\"data\":{\"x\":[1,2]}}", &m,
+			      err) == 0);
 	proto_msg_done(&m);
-	CHECK(parse(market_type(MKT_UPDATE),
-		    "{\"task_id\":\"1\",\"state\":\"DONE\",\"cpu_ns\":5,\"final\":true}", &m,
-		    err) == 0);
+	CHECK(proto_roundtrip(market_type(MKT_UPDATE),
+			      "{\"task_id\":\"1\",\"state\":\"DONE\",\"cpu_ns\":5,\"final\":true}",
+			      &m, err) == 0);
 	proto_msg_done(&m);
 }
 

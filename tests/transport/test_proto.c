@@ -4,6 +4,7 @@
 #include <aicn/proto.h>
 
 #include "harness.h"
+#include "lib/proto_util.h"
 
 #include <errno.h>
 
@@ -33,38 +34,18 @@ static const char *const valid[PROTO_BUILTIN_COUNT] = {
 	[PROTO_ERROR] = "{\"code\":\"x\",\"message\":\"y\",\"ref\":1}",
 };
 
-static int roundtrip(int type, const char *body, struct proto_msg *ret, char *err)
-{
-	cJSON *o = NULL;
-	uint8_t *buf = NULL;
-	size_t len;
-	int r;
-
-	r = canon_parse(body, strlen(body), 16, &o, NULL);
-	if (r < 0)
-		return r;
-	cJSON_AddStringToObject(o, "type", proto_type_name(type));
-	r = proto_encode(o, 1, 42, &buf, &len);
-	cJSON_Delete(o);
-	if (r < 0)
-		return r;
-	r = proto_parse((char *)buf + FRAME_HDR_LEN, len - FRAME_HDR_LEN, ret, err);
-	free(buf);
-	return r;
-}
-
 static void every_type_roundtrips(void)
 {
 	for (int t = 1; t < PROTO_BUILTIN_COUNT; t++) {
 		struct proto_msg m;
 		char err[PROTO_ERR_LEN] = "";
-		int r = roundtrip(t, valid[t], &m, err);
+		int r = proto_roundtrip(t, valid[t], &m, err);
 
 		if (r != 0)
 			fprintf(stderr, "%s: %s\n", proto_type_name(t), err);
 		CHECK_EQ(r, 0);
 		CHECK_EQ(m.type, t);
-		CHECK_EQ(m.id, 42);
+		CHECK_EQ(m.id, PROTO_TEST_ID);
 		CHECK_EQ(m.v, 1);
 		proto_msg_done(&m);
 	}
@@ -74,7 +55,7 @@ static void expect_bad(int type, const char *body, const char *needle)
 {
 	struct proto_msg m;
 	char err[PROTO_ERR_LEN] = "";
-	int r = roundtrip(type, body, &m, err);
+	int r = proto_roundtrip(type, body, &m, err);
 
 	if (r == 0)
 		proto_msg_done(&m);
@@ -97,10 +78,10 @@ static void long_command_arguments(void)
 			  "\"max_cpu_ns\":1,\"price\":0,\"cmd\":[\"sh\",\"");
 	memset(body + n, 'x', 8192);
 	strcpy(body + n + 8192, "\"]}");
-	CHECK(roundtrip(PROTO_TASK_OFFER, body, &m, err) == 0);
+	CHECK(proto_roundtrip(PROTO_TASK_OFFER, body, &m, err) == 0);
 	proto_msg_done(&m);
 	strcpy(body + n + 8192, "y\"]}"); /* 8193 bytes */
-	CHECK(roundtrip(PROTO_TASK_OFFER, body, &m, err) == -EINVAL);
+	CHECK(proto_roundtrip(PROTO_TASK_OFFER, body, &m, err) == -EINVAL);
 	CHECK(strstr(err, "cmd") && strstr(err, "8192"));
 	free(body);
 }
@@ -229,10 +210,10 @@ static void define_new_type(void)
 	CHECK_EQ(proto_type_from_name("SUBMIT"), t);
 	CHECK_EQ(proto_allowed(t, ROLE_RENTER), 0);
 	CHECK_EQ(proto_allowed(t, ROLE_AGENT), -EPERM);
-	CHECK_EQ(roundtrip(t, "{\"image\":\"" DIGEST "\",\"cores\":2}", &m, err), 0);
+	CHECK_EQ(proto_roundtrip(t, "{\"image\":\"" DIGEST "\",\"cores\":2}", &m, err), 0);
 	CHECK_EQ(m.type, t);
 	proto_msg_done(&m);
-	CHECK_EQ(roundtrip(t, "{\"image\":\"" DIGEST "\",\"cores\":0}", &m, err), -EINVAL);
+	CHECK_EQ(proto_roundtrip(t, "{\"image\":\"" DIGEST "\",\"cores\":0}", &m, err), -EINVAL);
 }
 
 static void encode_is_canonical(void)
