@@ -17,6 +17,7 @@ BINS += $(B)/bin/aicn-coord-agent-driver
 TEST_SCRIPTS += tests/coord/front_wire.sh
 TEST_SCRIPTS += tests/coord/front_restart.sh
 TEST_SCRIPTS += tests/coord/check_config.sh
+TEST_SCRIPTS += tests/coord/no_quorum.sh
 BENCHES += tests/bench/submit_start.sh
 # Fuzz target: coordinator.conf (INI text and every key's checks).
 $(eval $(call aicn_fuzz,fuzz_coord_conf,tests/coord/fuzz_coord_conf.c coordinator/conf.c lib/confval.c lib/log.c lib/fileio.c))
