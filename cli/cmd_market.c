@@ -333,9 +333,10 @@ int cmd_node(int argc, char **argv)
 		"A provider node as the coordinator sees it (NODEID: the 64-hex node id that\n"
 		"'aicnctl ca issue' and 'aicn-agent --check-config' print).\n"
 		"  status     capacity, price, performance, location, window, online, rating, trust\n"
-		"  earnings   what the node earned: settled charges (after the network fee) and\n"
-		"             epoch rewards (when the coordinator has no per-node list: the\n"
-		"             balance of the node operator's account, where both are paid)\n"
+		"  earnings   what the node earned: its last 100 settled results (task, CPU time,\n"
+		"             price, paid after the network fee, or refused), newest first (when\n"
+		"             the coordinator has no per-node list: the balance of the node\n"
+		"             operator's account, where charges and epoch rewards are paid)\n"
 		"  tasks      the tasks it ran or runs",
 		opts,
 		client_opt_table,

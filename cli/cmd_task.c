@@ -523,6 +523,8 @@ static void watch_take(struct watch_view *v, const cJSON *d)
 		v->cpu_ns = cpu;
 	v->wall_ns = json_i64(d, "wall_ns", v->wall_ns);
 	mx = json_i64(d, "max_cpu_ns", -1);
+	if (mx < 0 && cJSON_GetObjectItemCaseSensitive(d, "max_cpu_seconds"))
+		mx = json_i64(d, "max_cpu_seconds", -1) * 1000000000; /* STATUS */
 	if (mx < 0 && spec)
 		mx = json_i64(spec, "max_cpu_seconds", -1) * 1000000000;
 	if (mx > 0)

@@ -1467,11 +1467,15 @@ static int h_submit(struct net_conn *c, const struct proto_msg *m, void *ud)
 	return q_reply(p, m->id, reply);
 }
 
-/* STATUS body: the core's view with node ids instead of row ids and the live CPU time. */
+/*
+ * STATUS body: the core's view with node ids instead of row ids, and cpu_ns the live
+ * figure while replicas run (TASK_STATUS), else what the usage records report.
+ */
 static int status_build(struct front *f, struct peer *p, int64_t id, cJSON **ret, char *err,
 			size_t errlen)
 {
 	cJSON *o = NULL, *it;
+	int64_t recorded = 0;
 	struct live *l;
 	int r;
 
@@ -1490,8 +1494,13 @@ static int status_build(struct front *f, struct peer *p, int64_t id, cJSON **ret
 		}
 	}
 	l = live_get(f, id, false);
-	if (r < 0 || task_id_to_string(o) < 0 ||
-	    canon_add_u64(o, "cpu_ns", l ? live_cpu(l) : 0) < 0) {
+	if (r >= 0 && l && canon_get_i64(o, "cpu_ns", &recorded) == 0 &&
+	    live_cpu(l) > (uint64_t)MAX(recorded, 0)) {
+		cJSON_DeleteItemFromObjectCaseSensitive(o, "cpu_ns");
+		if (canon_add_u64(o, "cpu_ns", live_cpu(l)) < 0)
+			r = -ENOMEM;
+	}
+	if (r < 0 || task_id_to_string(o) < 0) {
 		cJSON_Delete(o);
 		return -ENOMEM;
 	}
@@ -1846,7 +1855,7 @@ static int h_money(struct net_conn *c, const struct proto_msg *m, void *ud)
 	int kind = market_msg_of(m->type);
 	cJSON *o = NULL;
 	char err[512] = "";
-	int64_t v = 0, amount = 0;
+	int64_t v = 0, amount = 0, release = 0;
 	int yes = 0, r = 0;
 
 	if (!p)
@@ -1862,11 +1871,14 @@ static int h_money(struct net_conn *c, const struct proto_msg *m, void *ud)
 	case MKT_STAKE:
 	case MKT_UNSTAKE:
 		canon_get_i64(m->root, "amount", &amount);
-		r = kind == MKT_STAKE
-			    ? pay_stake(pay, account, amount, now_ns(), err, sizeof(err))
-			    : pay_unstake(pay, account, amount, now_ns(), err, sizeof(err));
+		r = kind == MKT_STAKE ? pay_stake(pay, account, amount, now_ns(), err, sizeof(err))
+				      : pay_unstake(pay, account, amount, now_ns(), err,
+						    sizeof(err), &release);
 		if (r >= 0)
 			r = pay_balance(pay, account, &o);
+		/* UNSTAKE: when the amount becomes spendable again */
+		if (r >= 0 && kind == MKT_UNSTAKE && canon_add_i64(o, "release_ns", release) < 0)
+			r = -ENOMEM;
 		break;
 	case MKT_PROPOSE:
 		canon_get_str(m->root, "param", &s);

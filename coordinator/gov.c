@@ -64,7 +64,7 @@ int gov_stake(struct ledger *l, const char *owner, int64_t amount, const char *c
 }
 
 int gov_unstake(struct ledger *l, const char *owner, int64_t amount, const char *cause,
-		int64_t time_ns, uint64_t epoch)
+		int64_t time_ns, uint64_t epoch, int64_t *ret_release_ns)
 {
 	static const char sql[] = "INSERT INTO ledger_unbond(owner, amount, release_ns, released) "
 				  "VALUES(?1, ?2, ?3, 0)";
@@ -75,7 +75,7 @@ int gov_unstake(struct ledger *l, const char *owner, int64_t amount, const char 
 	struct econ_params p = {0};
 	struct ledger_unit u;
 	sqlite3_stmt *st;
-	int64_t release;
+	int64_t release = 0;
 	int r;
 
 	if (amount <= 0 || amount > ECON_MAX_AMOUNT ||
@@ -116,7 +116,10 @@ int gov_unstake(struct ledger *l, const char *owner, int64_t amount, const char 
 	sqlite3_bind_int64(st, 3, release);
 	r = ledger_stmt_run(st);
 out:
-	return ledger_unit_end(l, &u, r);
+	r = ledger_unit_end(l, &u, r);
+	if (r >= 0 && ret_release_ns)
+		*ret_release_ns = release;
+	return r;
 }
 
 struct due {

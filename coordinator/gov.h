@@ -26,9 +26,12 @@ int gov_params(struct ledger *l, struct econ_params *ret);
 /* Lock amount of owner's tokens as stake (-ENOSPC without the funds). */
 int gov_stake(struct ledger *l, const char *owner, int64_t amount, const char *cause,
 	      int64_t time_ns, uint64_t epoch);
-/* Start unbonding amount of owner's stake; spendable after unbonding_ns (gov_release). */
+/*
+ * Start unbonding amount of owner's stake; spendable after unbonding_ns (gov_release),
+ * from *ret_release_ns (may be NULL).
+ */
 int gov_unstake(struct ledger *l, const char *owner, int64_t amount, const char *cause,
-		int64_t time_ns, uint64_t epoch);
+		int64_t time_ns, uint64_t epoch, int64_t *ret_release_ns);
 /* Pay out every unbonding that is due at now_ns; returns how many. */
 int gov_release(struct ledger *l, int64_t now_ns, uint64_t epoch);
 

@@ -1310,6 +1310,45 @@ int pay_balance(struct pay *p, const char *account, cJSON **ret)
 	return 0;
 }
 
+/* The node's decided results, newest first: what each paid (or that it was refused). */
+static int node_earnings(struct pay *p, const char *node_id, cJSON *arr)
+{
+	static const char sql[] =
+		"SELECT task, replica, cpu_ns, price, paid, state FROM pay_results "
+		"WHERE node = ?1 AND state != 0 ORDER BY id DESC LIMIT ?2";
+	sqlite3_stmt *st = ledger_stmt(p->l, sql);
+	int rc, r = 0;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 1, node_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, PAY_NODE_EARNINGS);
+	while (r >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		cJSON *e = cJSON_CreateObject();
+		char task[24];
+
+		if (!e || !cJSON_AddItemToArray(arr, e)) {
+			cJSON_Delete(e);
+			r = -ENOMEM;
+			break;
+		}
+		snprintf(task, sizeof(task), "%lld", (long long)sqlite3_column_int64(st, 0));
+		if (!cJSON_AddStringToObject(e, "task_id", task) ||
+		    canon_add_i64(e, "replica", sqlite3_column_int64(st, 1)) < 0 ||
+		    canon_add_i64(e, "cpu_ns", sqlite3_column_int64(st, 2)) < 0 ||
+		    canon_add_i64(e, "price", sqlite3_column_int64(st, 3)) < 0 ||
+		    canon_add_i64(e, "paid", sqlite3_column_int64(st, 4)) < 0 ||
+		    !cJSON_AddStringToObject(e, "state",
+					     sqlite3_column_int64(st, 5) == RES_PAID ? "paid"
+										     : "refused"))
+			r = -ENOMEM;
+	}
+	if (r >= 0 && rc != SQLITE_DONE)
+		r = ledger_sql_errno(rc);
+	sqlite3_reset(st);
+	return r;
+}
+
 int pay_node(struct pay *p, const char *node_id, cJSON **ret)
 {
 	static const char sql[] =
@@ -1319,7 +1358,7 @@ int pay_node(struct pay *p, const char *node_id, cJSON **ret)
 	uint64_t nrat = 0;
 	struct econ_trust t;
 	sqlite3_stmt *st;
-	cJSON *o, *tr;
+	cJSON *o, *tr, *arr;
 	int r, rc;
 
 	if (!node_id || !ledger_account_valid(node_id))
@@ -1360,6 +1399,12 @@ int pay_node(struct pay *p, const char *node_id, cJSON **ret)
 	    canon_add_i64(tr, "reputation_ppm", econ_reputation_ppm(&t)) < 0) {
 		cJSON_Delete(o);
 		return -ENOMEM;
+	}
+	arr = cJSON_AddArrayToObject(o, "earnings");
+	r = arr ? node_earnings(p, node_id, arr) : -ENOMEM;
+	if (r < 0) {
+		cJSON_Delete(o);
+		return r;
 	}
 	*ret = o;
 	return 0;
@@ -1438,7 +1483,7 @@ int pay_stake(struct pay *p, const char *account, int64_t amount, int64_t now_ns
 }
 
 int pay_unstake(struct pay *p, const char *account, int64_t amount, int64_t now_ns, char *err,
-		size_t errlen)
+		size_t errlen, int64_t *ret_release_ns)
 {
 	char cause[LEDGER_CAUSE_MAX + 1], a1[ECON_AICN_STR];
 	struct ledger_unit u;
@@ -1451,7 +1496,7 @@ int pay_unstake(struct pay *p, const char *account, int64_t amount, int64_t now_
 	r = op_begin(p, &u);
 	if (r < 0)
 		return r;
-	r = gov_unstake(p->l, account, amount, cause, now_ns, p->epoch);
+	r = gov_unstake(p->l, account, amount, cause, now_ns, p->epoch, ret_release_ns);
 	r = op_end(p, &u, r);
 	if (r == -ENOSPC) {
 		balance_of(p, "stake:", account, &st);

@@ -129,10 +129,17 @@ int pay_on_task_end(struct pay *p, int64_t task_id, int64_t now_ns, int64_t *ret
  */
 int pay_tick(struct pay *p, int64_t now_ns, uint64_t demand_millicores, uint64_t supply_millicores);
 
+#define PAY_NODE_EARNINGS 100 /* results in NODE's earnings list */
+
 /* Requests from renters/stakers/operators (cJSON reply or -errno + reason). */
 /* {"account","balance","escrowed","staked","unbonding"} (base units). */
 int pay_balance(struct pay *p, const char *account, cJSON **ret);
-/* {"node","earned","trust":{"valid","streak","invalid","reputation_ppm"},"rating_milli","ratings"}. */
+/*
+ * {"node","earned","cpu_ns","results","refused","trust":{"valid","streak","invalid",
+ * "reputation_ppm"},"rating_milli","ratings","earnings":[{"task_id","replica","cpu_ns",
+ * "price","paid","state"}]}: earnings lists the node's last PAY_NODE_EARNINGS decided
+ * results, newest first ("paid", or "refused" with paid 0).
+ */
 int pay_node(struct pay *p, const char *node_id, cJSON **ret);
 /* A renter's 1..5 stars for a settled task of theirs on node_id. */
 int pay_rate(struct pay *p, int64_t task_id, const char *renter, const char *node_id, int stars,
@@ -140,8 +147,9 @@ int pay_rate(struct pay *p, int64_t task_id, const char *renter, const char *nod
 int pay_rating(struct pay *p, const char *node_id, int64_t *ret_milli, uint64_t *ret_count);
 int pay_stake(struct pay *p, const char *account, int64_t amount, int64_t now_ns, char *err,
 	      size_t errlen);
+/* *ret_release_ns (may be NULL): when the unbonded amount becomes spendable. */
 int pay_unstake(struct pay *p, const char *account, int64_t amount, int64_t now_ns, char *err,
-		size_t errlen);
+		size_t errlen, int64_t *ret_release_ns);
 /* {"proposal","param","value","ends_ns"}; text (<= 1024 bytes, may be NULL) is kept in the ledger. */
 int pay_propose(struct pay *p, const char *account, const char *param, int64_t value,
 		const char *text, int64_t now_ns, cJSON **ret, char *err, size_t errlen);

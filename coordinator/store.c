@@ -39,6 +39,7 @@ enum stmt_id {
 	S_USAGE_INSERT,
 	S_USAGE_HASH,
 	S_USAGE_COUNT,
+	S_USAGE_TASK_CPU,
 	S_BLOB_PUT,
 	S_BLOB_GET,
 	S_BLOB_FETCHED,
@@ -127,6 +128,9 @@ static const char *const stmt_sql[S_N] = {
 			   "cpu_ns, received_at) VALUES(?1,?2,?3,?4,?5,?6,?7)",
 	[S_USAGE_HASH] = "SELECT record_hash FROM usage_records WHERE node = ?1 AND seq = ?2",
 	[S_USAGE_COUNT] = "SELECT count(*) FROM usage_records WHERE node = ?1",
+	/* a node's records of a task are cumulative (interval, then final): its last is its most */
+	[S_USAGE_TASK_CPU] = "SELECT IFNULL(sum(m), 0) FROM (SELECT max(cpu_ns) AS m FROM "
+			     "usage_records WHERE task_id = ?1 GROUP BY node)",
 	[S_BLOB_PUT] = "INSERT INTO blobs(digest, size, owner, kind, created_at, expires_at, "
 		       "fetched_at) VALUES(?1,?2,?3,?4,?5,?6,0) ON CONFLICT(digest) DO UPDATE "
 		       "SET expires_at = max(expires_at, ?6), kind = min(kind, ?4)",
@@ -428,7 +432,7 @@ static int one_row(sqlite3_stmt *s, void (*from_row)(sqlite3_stmt *, void *), vo
 	return row_result(rc);
 }
 
-/* A SELECT count(*) with one integer parameter (none when key < 0). */
+/* A SELECT of one integer (a count, a sum) with one integer parameter (none when key < 0). */
 static int count_rows(struct store *st, enum stmt_id id, int64_t key, int64_t *ret)
 {
 	sqlite3_stmt *s = stmt_get(st, id);
@@ -1157,6 +1161,11 @@ int store_usage_insert(struct store *st, int64_t node, uint64_t seq, int64_t tas
 int store_usage_count(struct store *st, int64_t node, int64_t *ret)
 {
 	return count_rows(st, S_USAGE_COUNT, node, ret);
+}
+
+int store_task_cpu_ns(struct store *st, int64_t task_id, int64_t *ret)
+{
+	return count_rows(st, S_USAGE_TASK_CPU, task_id, ret);
 }
 
 /* --- blobs --- */

@@ -207,6 +207,8 @@ int store_replica_foreach_node(struct store *st, int64_t node, store_replica_cb 
 int store_usage_insert(struct store *st, int64_t node, uint64_t seq, int64_t task_id,
 		       const char *record, const char *record_hash, uint64_t cpu_ns, int64_t now);
 int store_usage_count(struct store *st, int64_t node, int64_t *ret);
+/* The CPU time the usage records of a task report: per node its latest (highest), summed. */
+int store_task_cpu_ns(struct store *st, int64_t task_id, int64_t *ret);
 
 /* The usage record stored for (node, seq). */
 struct store_usage {

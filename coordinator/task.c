@@ -1277,6 +1277,26 @@ static int status_replica_cb(const struct store_replica *rep, void *userdata)
 	return 0;
 }
 
+/* STATUS's figures: the task's CPU cap (its spec's) and the CPU time its usage records report. */
+static int status_figures(struct coord *c, const struct store_task *t, cJSON *o)
+{
+	cJSON *spec = NULL;
+	int64_t cpu_s = 0, cpu_ns = 0;
+	int r;
+
+	if (t->spec &&
+	    canon_parse(t->spec, strlen(t->spec), CANON_MAX_DEPTH_DEFAULT, &spec, NULL) == 0)
+		canon_get_i64(spec, "max_cpu_seconds", &cpu_s);
+	cJSON_Delete(spec);
+	r = store_task_cpu_ns(c->st, t->id, &cpu_ns);
+	if (r < 0)
+		return r;
+	if (canon_add_i64(o, "max_cpu_seconds", cpu_s) < 0 ||
+	    canon_add_i64(o, "cpu_ns", cpu_ns) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
 int coord_status(struct coord *c, int64_t account, int64_t task_id, cJSON **ret_reply, char *err,
 		 size_t errlen)
 {
@@ -1300,6 +1320,8 @@ int coord_status(struct coord *c, int64_t account, int64_t task_id, cJSON **ret_
 		    canon_add_i64(o, "finished_at", t.finished_at) >= 0 &&
 		    cJSON_AddStringToObject(o, "result", t.result_digest) &&
 		    canon_add_i64(o, "exit_code", t.exit_code) >= 0)
+			r = status_figures(c, &t, o);
+		if (r >= 0)
 			r = store_replica_foreach(c->st, t.id, 1, status_replica_cb,
 						  cJSON_GetObjectItemCaseSensitive(o, "replicas"));
 	}

@@ -161,6 +161,10 @@ $CTL tasks --json > "$T/tasks.json" || fail "tasks"
 	ok "tasks --json: task $id done" || fail "tasks: $(cat "$T/tasks.json")"
 $CTL node status "$NODE" --json > "$T/node.json" && grep -q "$NODE" "$T/node.json" && ok "node status --json" ||
 	fail "node status: $(cat "$T/node.json")"
+$CTL node earnings "$NODE" --json > "$T/earn.json" &&
+	[ "$(json "$T/earn.json" '[e["state"] for e in d["earnings"] if e["task_id"] == "'"$id"'"][0]')" = paid ] &&
+	[ "$(json "$T/earn.json" '[e["paid"] for e in d["earnings"] if e["task_id"] == "'"$id"'"][0] > 0')" = True ] &&
+	ok "node earnings --json: task $id paid" || fail "node earnings: $(cat "$T/earn.json")"
 $CTL agent status --metrics "$(cat "$T/agent/metrics.addr")" > "$T/agentst.out"; rc=$?
 [ $rc = 0 ] && grep -q 'coordinator: registered' "$T/agentst.out" && grep -qE 'exited [12]\b' "$T/agentst.out" &&
 	ok "agent status: registered, tasks exited" || fail "agent status exit $rc: $(cat "$T/agentst.out")"
@@ -188,6 +192,10 @@ $CTL stake 10 > "$T/stake.out" && grep -q 'stake now 10 AICN' "$T/stake.out" && 
 $CTL propose fee_bps 400 > /dev/null 2> "$T/propose.err"; rc=$?
 [ $rc = 4 ] && grep -q 'staked' "$T/propose.err" && ok "propose below the minimum stake: refused (exit 4)" ||
 	fail "propose exit $rc: $(cat "$T/propose.err")"
+$CTL unstake 4 > "$T/unstake.out" && grep -q 'unbonding 4 AICN, spendable again from ' "$T/unstake.out" &&
+	ok "unstake 4: says when it is spendable again" || fail "unstake: $(cat "$T/unstake.out")"
+$CTL unstake 1 --json | python3 -c 'import json,sys,time; d = json.load(sys.stdin); assert d["stake"] == 5000000000 and d["release_ns"] > time.time_ns() + 86400 * 10**9, d' &&
+	ok "unstake --json: release_ns (after the unbonding period)" || fail "unstake --json: no release_ns"
 $CTL proposals --json | python3 -c 'import json,sys; assert json.load(sys.stdin)["proposals"] == []' &&
 	ok "proposals --json" || fail "proposals"
 $CTL nodes > /dev/null 2>&1; rc=$?

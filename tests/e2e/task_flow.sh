@@ -73,6 +73,10 @@ wait_for 10 eval '[ "$(coord_sql "SELECT count(*) FROM usage_records WHERE task_
 	fail "the coordinator stored no usage record of task $id"
 stored_cpu=$(coord_sql "SELECT max(cpu_ns) FROM usage_records WHERE task_id = $id")
 [ "$stored_cpu" = "$cpu" ] || fail "coordinator stored cpu_ns $stored_cpu, the agent signed $cpu"
+# STATUS of the DONE task: the recorded CPU time (not 0) and the task's CPU cap (1 core x 60 s)
+st=$(task_status "$id")
+[ "$(echo "$st" | pj "d['cpu_ns']")" = "$cpu" ] || fail "STATUS cpu_ns $(echo "$st" | pj "d.get('cpu_ns')"), the record says $cpu"
+[ "$(echo "$st" | pj "d['max_cpu_seconds']")" = 60 ] || fail "STATUS max_cpu_seconds $(echo "$st" | pj "d.get('max_cpu_seconds')"), expected 60"
 [ "$(agent_metric "$where" aicn_agent_records_pending_ack)" = 0 ] || fail "records still pending ack on $where"
 ok "the coordinator holds the record (cpu_ns $stored_cpu); nothing pending on the agent"
 agent_stop "$where" # a stopping agent seals its meter log with a checkpoint

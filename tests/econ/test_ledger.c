@@ -444,7 +444,7 @@ static void test_governance(void)
 {
 	struct fx f;
 	struct econ_params p;
-	int64_t id = 0, id2 = 0;
+	int64_t id = 0, id2 = 0, release = 0;
 	enum gov_state st;
 	struct ledger_report rep;
 	const int64_t H = 3600 * S;
@@ -491,8 +491,10 @@ static void test_governance(void)
 	CHECK_EQ(gov_params(f.l, &p), 0);
 	CHECK_EQ(p.fee_bps, 100);
 	/* unbonding: stake is locked until the delay has passed */
-	CHECK_EQ(gov_unstake(f.l, "b", 100 * ECON_UNIT, "u1", 5 * P.gov_voting_ns, 3), 0);
-	CHECK_EQ(gov_unstake(f.l, "b", 1000 * ECON_UNIT, "u2", 5 * P.gov_voting_ns, 3), -ENOSPC);
+	CHECK_EQ(gov_unstake(f.l, "b", 100 * ECON_UNIT, "u1", 5 * P.gov_voting_ns, 3, &release), 0);
+	CHECK_EQ(release, 5 * P.gov_voting_ns + p.unbonding_ns);
+	CHECK_EQ(gov_unstake(f.l, "b", 1000 * ECON_UNIT, "u2", 5 * P.gov_voting_ns, 3, &release),
+		 -ENOSPC);
 	CHECK_EQ(bal(&f, "stake:b"), 200 * ECON_UNIT);
 	CHECK_EQ(bal(&f, "unbond:b"), 100 * ECON_UNIT);
 	CHECK_EQ(gov_release(f.l, 5 * P.gov_voting_ns + p.unbonding_ns - 1, 3), 0);

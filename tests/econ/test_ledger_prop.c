@@ -136,7 +136,7 @@ static void test_random_ops(void)
 		case 8: /* unstake and release */
 			r = gov_unstake(l, owner(rnd()),
 					1 + (int64_t)(rnd() % (100 * (uint64_t)ECON_UNIT)), cause,
-					now, epoch);
+					now, epoch, NULL);
 			if (r >= 0)
 				r = gov_release(l, now, epoch);
 			break;

@@ -164,6 +164,28 @@ static void test_full_life(void)
 	CHECK_EQ(pay_node(w.p, w.node[run[0].node], &o), 0);
 	CHECK_EQ(canon_get_i64(o, "earned", &esc), 0);
 	CHECK_EQ(esc, charge - fee);
+	{
+		/* the earnings list: this one paid result */
+		const cJSON *earn = cJSON_GetObjectItemCaseSensitive(o, "earnings");
+		const cJSON *e = cJSON_GetArrayItem(earn, 0);
+		const char *s = NULL;
+		int64_t x = 0;
+		char tid[24];
+
+		CHECK(cJSON_IsArray(earn));
+		CHECK_EQ(cJSON_GetArraySize(earn), 1);
+		snprintf(tid, sizeof(tid), "%lld", (long long)id);
+		CHECK_EQ(canon_get_str(e, "task_id", &s), 0);
+		CHECK_STREQ(s, tid);
+		CHECK_EQ(canon_get_str(e, "state", &s), 0);
+		CHECK_STREQ(s, "paid");
+		CHECK_EQ(canon_get_i64(e, "paid", &x), 0);
+		CHECK_EQ(x, charge - fee);
+		CHECK_EQ(canon_get_i64(e, "cpu_ns", &x), 0);
+		CHECK_EQ(x, 1800 * S);
+		CHECK_EQ(canon_get_i64(e, "price", &x), 0);
+		CHECK_EQ(x, run[0].price);
+	}
 	cJSON_Delete(o);
 	CHECK_EQ(pay_rate(w.p, id, "alice", w.node[run[0].node], 5, err, sizeof(err)), 0);
 	CHECK_EQ(pay_rate(w.p, id, "alice", w.node[run[0].node], 4, err, sizeof(err)), -EEXIST);
@@ -371,6 +393,22 @@ static void test_lying_replica(void)
 		CHECK_EQ(pw_balance(&w, LEDGER_TREASURY), treasury_before + cut);
 	}
 	CHECK_EQ(pw_balance(&w, w.provider[liar]), 0);
+	{
+		/* the liar's earnings list: its result, refused, paid nothing */
+		cJSON *o = NULL;
+		const cJSON *e;
+		const char *s = NULL;
+		int64_t paid = -1;
+
+		CHECK_EQ(pay_node(w.p, w.node[liar], &o), 0);
+		e = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "earnings"), 0);
+		CHECK_EQ(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "earnings")), 1);
+		CHECK_EQ(canon_get_str(e, "state", &s), 0);
+		CHECK_STREQ(s, "refused");
+		CHECK_EQ(canon_get_i64(e, "paid", &paid), 0);
+		CHECK_EQ(paid, 0);
+		cJSON_Delete(o);
+	}
 	CHECK(pw_balance(&w, w.provider[run[0].node]) > 0);
 	CHECK(pw_balance(&w, w.provider[run[1].node]) > 0);
 	CHECK_EQ(refund, 6 * A - 2 * (A / 2)); /* two honest results charged */
