@@ -42,7 +42,7 @@ struct meter {
 
 /* Maps pinned by name in the pin directory (libbpf re-uses them on a reload). */
 static const char *const map_pins[] = {"tracked", "tasks",     "cgcache",
-				       "globals", "netattach", "oncpu"};
+				       "globals", "netattach", "cpuclock"};
 /* Everything else pinned at the top of the pin directory. */
 static const char *const other_pins[] = {"link_switch", "link_fork",	"link_exec",
 					 "link_exit",	"link_attach",	"live",
@@ -236,6 +236,7 @@ static int load_and_pin(int dir_fd, const char *pin_dir, char *reason, size_t rs
 	/* stale links or programs of an incomplete earlier load go; the maps stay */
 	for (size_t i = 0; i < ARRAY_SIZE(other_pins); i++)
 		unlinkat(dir_fd, other_pins[i], 0);
+	unlinkat(dir_fd, "oncpu", 0); /* a map of earlier builds, unused since */
 	skel = meter_bpf__open();
 	if (!skel) {
 		r = -errno;

@@ -57,13 +57,13 @@ struct {
 	__type(value, struct meter_globals);
 } globals SEC(".maps");
 
-/* The tracked-or-not thread that last switched in on each CPU (see meter_live). */
+/* Per CPU: its scheduler clock (rq clock_task) against CLOCK_MONOTONIC, for live readings. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct meter_oncpu);
-} oncpu SEC(".maps");
+	__type(value, struct meter_cpuclock);
+} cpuclock SEC(".maps");
 
 static __always_inline struct meter_globals *get_globals(void)
 {
@@ -207,33 +207,37 @@ static __always_inline struct meter_task *reconcile(struct task_struct *p, struc
  * thread's final switch-out matters (after it, sum_exec_runtime holds its last
  * slice), and only for threads that ever had task storage.  Moves are settled
  * at the move (cgroup_attach_task), a change of the tracked set by the "sync"
- * iterator, so a switch-out costs two loads and a compare.  A switch-in of a
- * thread that may be metered notes when its slice began (for live readings).
+ * iterator.  Once per jiffy per CPU it also pairs the CPU's scheduler clock
+ * with CLOCK_MONOTONIC, which lets a reader tell how far a running thread is
+ * into a slice the scheduler has not folded in (see meter_live): that costs
+ * one clock read per tick instead of one per switch.
  */
 SEC("tp_btf/sched_switch")
 int BPF_PROG(meter_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
 	     unsigned int prev_state)
 {
-	struct meter_globals *g;
+	struct meter_globals *g = get_globals();
+	struct meter_cpuclock *c;
 	struct meter_task *t;
+	__u32 k = 0;
 
-	if (next->bpf_storage) {
-		/* possibly metered: note when its slice began, without a storage lookup */
-		__u32 k = 0;
-		struct meter_oncpu *o = bpf_map_lookup_elem(&oncpu, &k);
+	if (!g || !g->ntracked)
+		return 0;
+	c = bpf_map_lookup_elem(&cpuclock, &k);
+	/* next->se.exec_start was just set to this CPU's rq clock_task (not for idle) */
+	if (c && next->pid) {
+		__u64 j = bpf_jiffies64();
 
-		if (o) {
-			/* task is 0 while the entry is inconsistent; readers check it twice */
-			*(volatile __u64 *)&o->task = 0;
-			*(volatile __u64 *)&o->cpu_in = next->se.sum_exec_runtime;
-			*(volatile __u64 *)&o->in_ns = bpf_ktime_get_ns();
-			*(volatile __u64 *)&o->task = (__u64)next;
+		if (c->jiffies != j) {
+			/* odd while being written; readers check it before and after */
+			*(volatile __u64 *)&c->seq = c->seq + 1;
+			*(volatile __u64 *)&c->task_ns = next->se.exec_start;
+			*(volatile __u64 *)&c->mono_ns = bpf_ktime_get_ns();
+			*(volatile __u64 *)&c->jiffies = j;
+			*(volatile __u64 *)&c->seq = c->seq + 1;
 		}
 	}
 	if (!(prev_state & TASK_DEAD) || !prev->bpf_storage)
-		return 0;
-	g = get_globals();
-	if (!g)
 		return 0;
 	t = bpf_task_storage_get(&tasks, prev, 0, 0);
 	if (t && t->cg)
@@ -379,32 +383,45 @@ int meter_live(struct bpf_iter__task *ctx)
 	struct task_struct *p = ctx->task;
 	struct meter_live_rec r;
 	struct meter_task *t;
-	__u64 sum;
+	__u64 sum, exec;
 
 	if (!p)
 		return 0;
 	t = bpf_task_storage_get(&tasks, p, 0, 0);
 	if (!t || !t->cg)
 		return 0;
+	/* sum_exec_runtime and exec_start move together in update_curr(): read a pair */
+	exec = p->se.exec_start;
 	sum = p->se.sum_exec_runtime;
+	for (int i = 0; i < 2 && exec != p->se.exec_start; i++) {
+		exec = p->se.exec_start;
+		sum = p->se.sum_exec_runtime;
+	}
 	r.cg = t->cg;
 	r.cpu_ns = sum - t->cpu0;
 	if (p->on_cpu) {
-		/* running now: add the part of this slice update_curr() has not folded in yet */
+		/*
+		 * Running now: add the part of this slice update_curr() has not
+		 * folded in yet, i.e. the CPU's clock_task now minus exec_start.
+		 * clock_task now = its value at the CPU's last calibration plus
+		 * the CLOCK_MONOTONIC time since (which also runs through IRQs
+		 * and steal time, so a busy CPU reads a little ahead, never behind).
+		 */
 		__u32 k = 0;
-		struct meter_oncpu *o = bpf_map_lookup_percpu_elem(&oncpu, &k, p->thread_info.cpu);
+		struct meter_cpuclock *c =
+			bpf_map_lookup_percpu_elem(&cpuclock, &k, p->thread_info.cpu);
 
-		if (o) {
-			__u64 t1 = *(volatile __u64 *)&o->task;
-			__u64 in_ns = *(volatile __u64 *)&o->in_ns;
-			__u64 cpu_in = *(volatile __u64 *)&o->cpu_in;
-			__u64 t2 = *(volatile __u64 *)&o->task;
+		if (c) {
+			__u64 s1 = *(volatile __u64 *)&c->seq;
+			__u64 task_ns = *(volatile __u64 *)&c->task_ns;
+			__u64 mono_ns = *(volatile __u64 *)&c->mono_ns;
+			__u64 s2 = *(volatile __u64 *)&c->seq;
 
-			if (t1 == (__u64)p && t2 == t1 && in_ns) {
-				__u64 ran = bpf_ktime_get_ns() - in_ns, acc = sum - cpu_in;
+			if (s1 == s2 && !(s1 & 1) && mono_ns) {
+				__u64 now_task = task_ns + (bpf_ktime_get_ns() - mono_ns);
 
-				if ((__s64)ran > 0 && ran > acc)
-					r.cpu_ns += ran - acc;
+				if ((__s64)(now_task - exec) > 0)
+					r.cpu_ns += now_task - exec;
 			}
 		}
 	}

@@ -52,11 +52,15 @@ struct meter_task {
 	__u64 gen;     /* meter_globals.gen when cg was resolved */
 };
 
-/* Per-CPU "oncpu" array: the thread that last switched in here, for live readings of running slices. */
-struct meter_oncpu {
-	__u64 task;   /* task_struct address; 0 while being written */
-	__u64 in_ns;  /* bpf_ktime_get_ns() at its switch-in */
-	__u64 cpu_in; /* its se.sum_exec_runtime at that switch-in */
+/*
+ * Per-CPU "cpuclock" array: the CPU's scheduler clock against CLOCK_MONOTONIC,
+ * sampled at a switch at most once per jiffy, for live readings of running slices.
+ */
+struct meter_cpuclock {
+	__u64 seq;     /* odd while being written */
+	__u64 jiffies; /* jiffies at the sample */
+	__u64 mono_ns; /* bpf_ktime_get_ns() at the sample */
+	__u64 task_ns; /* the CPU's rq clock_task then (the switched-in thread's se.exec_start) */
 };
 
 /* Per-cgroup cache (cgroup local storage): the cgroup's tracked ancestor, valid for one generation. */
@@ -95,7 +99,7 @@ struct meter_live_rec {
 };
 
 #ifndef __bpf__
-_Static_assert(sizeof(struct meter_oncpu) == 3 * 8, "meter_oncpu layout");
+_Static_assert(sizeof(struct meter_cpuclock) == 4 * 8, "meter_cpuclock layout");
 _Static_assert(sizeof(struct meter_cg_stats) == 18 * 8, "meter_cg_stats layout");
 _Static_assert(sizeof(struct meter_task) == 7 * 8, "meter_task layout");
 _Static_assert(sizeof(struct meter_cg_cache) == 2 * 8, "meter_cg_cache layout");
