@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <time.h>
 
@@ -54,7 +55,8 @@ struct chunk {
 
 struct loop_sock {
 	struct loop *l;
-	int fd;
+	int fd;	     /* or the slot in the ring's file table when direct */
+	bool direct; /* an io_uring direct descriptor: no entry in the process's fd table */
 	const struct loop_sock_ops *ops;
 	void *ud;
 	struct loop_op recv_op, send_op, conn_op;
@@ -77,10 +79,14 @@ struct loop_listen {
 	struct loop *l;
 	int fd;
 	loop_accept_fn fn;
+	loop_accept_conn_fn conn_fn; /* instead of fn: one accept at a time, direct when possible */
 	void *ud;
 	struct loop_op op;
 	unsigned refs;
 	bool armed, closed;
+	bool armed_direct;	      /* the accept in flight allocates a direct descriptor */
+	struct sockaddr_storage addr; /* its peer address */
+	socklen_t addrlen;
 	struct loop_timer *retry;
 	struct loop_listen *prev, *next;
 };
@@ -103,6 +109,10 @@ struct loop {
 	struct io_uring ring;
 	bool ring_ok;
 	bool stop;
+	/* registered file table for direct descriptors (nfixed 0: none, or the kernel has none) */
+	bool fixed_tried;
+	bool fixed_full; /* a direct accept found no free slot; reset when one frees */
+	unsigned nfixed;
 	uint64_t now;
 	/* provided buffers */
 	struct io_uring_buf_ring *br;
@@ -127,6 +137,7 @@ struct loop {
 	int wakefd;
 	struct loop_op wake_op;
 	uint64_t wake_val;
+	unsigned fixed_used; /* slots in use: a full table fails the accept and drops it */
 	bool wake_armed;
 	pthread_mutex_t post_lock;
 	struct post_item *post_head, *post_tail;
@@ -569,8 +580,16 @@ static void sock_unlink_free(struct loop_sock *s)
 		s->head = c->next;
 		free(c);
 	}
-	if (s->fd >= 0)
+	if (s->direct) {
+		int none = -1;
+
+		if (l->ring_ok) /* the ring's exit closes what is left */
+			(void)io_uring_register_files_update(&l->ring, (unsigned)s->fd, &none, 1);
+		l->fixed_used--;
+		l->fixed_full = false;
+	} else if (s->fd >= 0) {
 		close(s->fd);
+	}
 	loop_timer_free(s->linger);
 	free(s->peer);
 	free(s);
@@ -603,7 +622,7 @@ static void sock_arm_recv(struct loop_sock *s)
 		return;
 	}
 	io_uring_prep_recv_multishot(sqe, s->fd, NULL, 0, 0);
-	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->flags |= IOSQE_BUFFER_SELECT | (s->direct ? IOSQE_FIXED_FILE : 0);
 	sqe->buf_group = BUF_GROUP;
 	io_uring_sqe_set_data(sqe, &s->recv_op);
 	s->recv_armed = true;
@@ -630,6 +649,8 @@ static void sock_kick_send(struct loop_sock *s)
 		return;
 	}
 	io_uring_prep_sendmsg(sqe, s->fd, &s->msg, MSG_NOSIGNAL);
+	if (s->direct)
+		sqe->flags |= IOSQE_FIXED_FILE;
 	io_uring_sqe_set_data(sqe, &s->send_op);
 	s->send_busy = true;
 	s->refs++;
@@ -759,7 +780,36 @@ size_t loop_sock_mem(const struct loop_sock *s)
 
 int loop_sock_fd(const struct loop_sock *s)
 {
-	return s->fd;
+	return s->direct ? -1 : s->fd;
+}
+
+int loop_sock_adopt(struct loop *l, const struct loop_conn *a, const struct loop_sock_ops *ops,
+		    void *ud, struct loop_sock **ret)
+{
+	struct loop_sock *s;
+
+	if (!a->direct)
+		return loop_sock_new(l, a->fd, ops, ud, ret);
+	s = sock_alloc(l, a->fd, ops, ud);
+	if (!s)
+		return -ENOMEM;
+	s->direct = true; /* TCP_NODELAY: inherited from the listener */
+	sock_arm_recv(s);
+	*ret = s;
+	return 0;
+}
+
+void loop_conn_close(struct loop *l, const struct loop_conn *a)
+{
+	int none = -1;
+
+	if (!a->direct) {
+		close(a->fd);
+		return;
+	}
+	(void)io_uring_register_files_update(&l->ring, (unsigned)a->fd, &none, 1);
+	l->fixed_used--;
+	l->fixed_full = false;
 }
 
 void loop_sock_close(struct loop_sock *s)
@@ -908,14 +958,29 @@ static void listen_arm(struct loop_listen *ls)
 {
 	struct io_uring_sqe *sqe;
 
+	struct loop *l = ls->l;
+
 	if (ls->armed || ls->closed)
 		return;
-	sqe = get_sqe(ls->l);
+	sqe = get_sqe(l);
 	if (!sqe) {
 		loop_timer_arm(ls->retry, ACCEPT_RETRY_MS);
 		return;
 	}
-	io_uring_prep_multishot_accept(sqe, ls->fd, NULL, NULL, SOCK_CLOEXEC);
+	if (ls->conn_fn) {
+		/* one at a time, each with its peer address; direct while the table has room */
+		ls->addrlen = sizeof(ls->addr);
+		ls->armed_direct = l->fixed_used < l->nfixed && !l->fixed_full;
+		if (ls->armed_direct)
+			/* no SOCK_CLOEXEC: there is no fd; liburing adds 1 to the index */
+			io_uring_prep_accept_direct(sqe, ls->fd, (struct sockaddr *)&ls->addr,
+						    &ls->addrlen, 0, IORING_FILE_INDEX_ALLOC - 1);
+		else
+			io_uring_prep_accept(sqe, ls->fd, (struct sockaddr *)&ls->addr,
+					     &ls->addrlen, SOCK_CLOEXEC);
+	} else {
+		io_uring_prep_multishot_accept(sqe, ls->fd, NULL, NULL, SOCK_CLOEXEC);
+	}
 	io_uring_sqe_set_data(sqe, &ls->op);
 	ls->armed = true;
 	ls->refs++;
@@ -926,7 +991,28 @@ static void listen_retry(struct loop_timer *t _unused_, void *ud)
 	listen_arm(ud);
 }
 
-int loop_listen_new(struct loop *l, int fd, loop_accept_fn fn, void *ud, struct loop_listen **ret)
+/*
+ * The ring's file table for direct descriptors, once: as large as the kernel lets a
+ * process have open files (it refuses more), which direct descriptors do not count
+ * against; none on kernels without sparse tables.
+ */
+static void fixed_setup(struct loop *l)
+{
+	struct rlimit rl;
+	unsigned n;
+
+	if (l->fixed_tried)
+		return;
+	l->fixed_tried = true;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	n = (unsigned)MIN(rl.rlim_cur, (rlim_t)LOOP_FIXED_MAX);
+	if (n >= 64 && io_uring_register_files_sparse(&l->ring, n) == 0)
+		l->nfixed = n;
+}
+
+static int listen_new(struct loop *l, int fd, loop_accept_fn fn, loop_accept_conn_fn conn_fn,
+		      void *ud, struct loop_listen **ret)
 {
 	struct loop_listen *ls = calloc(1, sizeof(*ls));
 	int r;
@@ -936,6 +1022,7 @@ int loop_listen_new(struct loop *l, int fd, loop_accept_fn fn, void *ud, struct 
 	ls->l = l;
 	ls->fd = fd;
 	ls->fn = fn;
+	ls->conn_fn = conn_fn;
 	ls->ud = ud;
 	ls->op.kind = OP_ACCEPT;
 	r = loop_timer_new(l, listen_retry, ls, &ls->retry);
@@ -952,6 +1039,22 @@ int loop_listen_new(struct loop *l, int fd, loop_accept_fn fn, void *ud, struct 
 	return 0;
 }
 
+int loop_listen_new(struct loop *l, int fd, loop_accept_fn fn, void *ud, struct loop_listen **ret)
+{
+	return listen_new(l, fd, fn, NULL, ud, ret);
+}
+
+int loop_listen_new_conn(struct loop *l, int fd, loop_accept_conn_fn fn, void *ud,
+			 struct loop_listen **ret)
+{
+	int one = 1;
+
+	fixed_setup(l);
+	/* accepted sockets inherit it: direct descriptors cannot take setsockopt() */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return listen_new(l, fd, NULL, fn, ud, ret);
+}
+
 struct loop_listen *loop_listen_free(struct loop_listen *ls)
 {
 	if (!ls || ls->closed)
@@ -965,21 +1068,64 @@ struct loop_listen *loop_listen_free(struct loop_listen *ls)
 	return NULL;
 }
 
+/*
+ * A single-shot accept of a conn_fn listener completed.  Returns 1 when it only
+ * told us to stop asking for direct descriptors (then accept again at once).
+ */
+static int on_accept_conn(struct loop_listen *ls, int res)
+{
+	struct loop *l = ls->l;
+	struct loop_conn a = {.fd = res, .direct = ls->armed_direct};
+
+	if (a.direct && res >= 0)
+		l->fixed_used++;
+	if (ls->closed) {
+		if (res >= 0)
+			loop_conn_close(l, &a);
+		return 0;
+	}
+	if (a.direct && (res == -EINVAL || res == -EOPNOTSUPP)) {
+		l->nfixed = 0; /* a kernel without direct accept: plain descriptors from now on */
+		return 1;
+	}
+	if (a.direct && res == -ENFILE) { /* not expected (we count): plain until a slot frees */
+		l->fixed_full = true;
+		ls->conn_fn(NULL, res, ls->ud);
+		return 1;
+	}
+	if (res == -ECANCELED)
+		return 0;
+	if (res >= 0) {
+		memcpy(&a.peer, &ls->addr, sizeof(a.peer));
+		a.peer_len = MIN(ls->addrlen, (socklen_t)sizeof(a.peer));
+	}
+	ls->conn_fn(res >= 0 ? &a : NULL, res >= 0 ? 0 : res, ls->ud);
+	return 0;
+}
+
 static void on_accept(struct loop_listen *ls, int res, unsigned flags)
 {
 	if (!(flags & IORING_CQE_F_MORE)) {
 		ls->armed = false;
 		ls->refs--;
 	}
-	if (ls->closed) {
+	if (ls->conn_fn) {
+		if (on_accept_conn(ls, res))
+			res = 0; /* try again at once, differently */
+		if (ls->closed) {
+			if (ls->refs == 0)
+				listen_unlink_free(ls);
+			return;
+		}
+	} else if (ls->closed) {
 		if (res >= 0)
 			close(res);
 		if (ls->refs == 0)
 			listen_unlink_free(ls);
 		return;
-	}
-	if (res != -ECANCELED)
+	} else if (res != -ECANCELED) {
 		ls->fn(res, ls->ud);
+	}
 	if (!ls->armed && !ls->closed) {
 		if (res < 0)
 			loop_timer_arm(ls->retry,
@@ -1211,6 +1357,7 @@ struct loop *loop_free(struct loop *l)
 			process_cqes(l);
 		}
 		io_uring_queue_exit(&l->ring);
+		l->ring_ok = false;
 	}
 	while (l->socks) {
 		l->socks->closed = true;

@@ -800,15 +800,13 @@ static void server_tick(struct loop_timer *t, void *ud)
 
 /* ---- server ---- */
 
-static void server_accept(int fd, void *ud)
+static void server_accept(const struct loop_conn *a, int err, void *ud)
 {
 	struct net_server *s = ud;
-	struct sockaddr_storage ss = {0};
-	socklen_t sl = sizeof(ss);
 	struct net_conn *c;
 
-	if (fd < 0) {
-		ep_log(&s->ep, LOG_LVL_WARN, "accept failed: %s (retrying)", strerror(-fd));
+	if (err < 0) {
+		ep_log(&s->ep, LOG_LVL_WARN, "accept failed: %s (retrying)", strerror(-err));
 		return;
 	}
 	s->st.accepted++;
@@ -816,20 +814,20 @@ static void server_accept(int fd, void *ud)
 		s->st.refused++;
 		ep_log(&s->ep, LOG_LVL_WARN, "refused a connection: %u connections open (limit)",
 		       s->cfg.max_conns);
-		close(fd);
+		loop_conn_close(s->ep.l, a);
 		return;
 	}
 	c = conn_alloc(&s->ep);
 	if (!c) {
-		close(fd);
+		loop_conn_close(s->ep.l, a);
 		return;
 	}
-	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
-		format_addr((struct sockaddr *)&ss, c->addr, sizeof(c->addr));
+	if (a->peer_len > 0)
+		format_addr((const struct sockaddr *)&a->peer, c->addr, sizeof(c->addr));
 	else
 		snprintf(c->addr, sizeof(c->addr), "?");
-	if (loop_sock_new(s->ep.l, fd, &sock_ops, c, &c->sock) < 0) {
-		close(fd);
+	if (loop_sock_adopt(s->ep.l, a, &sock_ops, c, &c->sock) < 0) {
+		loop_conn_close(s->ep.l, a);
 		conn_free(c);
 		return;
 	}
@@ -868,7 +866,7 @@ int net_server_new(struct loop *l, const struct net_server_config *cfg, struct n
 		free(s);
 		return r;
 	}
-	r = loop_listen_new(l, cfg->listen_fd, server_accept, s, &s->listen);
+	r = loop_listen_new_conn(l, cfg->listen_fd, server_accept, s, &s->listen);
 	if (r < 0) {
 		loop_timer_free(s->tick);
 		free(s);

@@ -2,6 +2,7 @@
 #ifndef AICN_LOOP_H
 #define AICN_LOOP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -87,6 +88,7 @@ int loop_sock_send(struct loop_sock *s, const void *data, size_t len);
 size_t loop_sock_queued(const struct loop_sock *s);
 /* Heap bytes this socket holds now (queue chunks and bookkeeping). */
 size_t loop_sock_mem(const struct loop_sock *s);
+/* The socket's fd; -1 for a direct descriptor. */
 int loop_sock_fd(const struct loop_sock *s);
 /* Stop callbacks, cancel pending I/O, close the fd; memory is released once the kernel is done. */
 void loop_sock_close(struct loop_sock *s);
@@ -100,6 +102,33 @@ void loop_sock_close_after_send(struct loop_sock *s);
  */
 typedef void (*loop_accept_fn)(int fd, void *ud);
 int loop_listen_new(struct loop *l, int fd, loop_accept_fn fn, void *ud, struct loop_listen **ret);
+
+/*
+ * An accepted connection for loop_listen_new_conn(): an io_uring direct descriptor
+ * (a slot in the ring's registered file table, not in the process's fd table, so
+ * RLIMIT_NOFILE does not bound how many a server holds besides its other files) or a
+ * plain fd once the table is full or on kernels without direct accept.
+ */
+struct loop_conn {
+	int fd;			      /* plain fd, or the slot when direct */
+	bool direct;		      /* only loop_sock_adopt()/loop_conn_close() can use it */
+	struct sockaddr_storage peer; /* the peer's address */
+	socklen_t peer_len;
+};
+#define LOOP_FIXED_MAX 1048576 /* slots at most (the kernel's own cap) */
+/*
+ * Listener handing out loop_conns (a, err 0), or (NULL, negative errno) when accept
+ * failed; sets TCP_NODELAY on fd so accepted sockets inherit it.  The file table is
+ * registered on first use, as large as RLIMIT_NOFILE's soft limit at that time.
+ */
+typedef void (*loop_accept_conn_fn)(const struct loop_conn *a, int err, void *ud);
+int loop_listen_new_conn(struct loop *l, int fd, loop_accept_conn_fn fn, void *ud,
+			 struct loop_listen **ret);
+/* Adopt an accepted connection like loop_sock_new(); the loop closes it from now on. */
+int loop_sock_adopt(struct loop *l, const struct loop_conn *a, const struct loop_sock_ops *ops,
+		    void *ud, struct loop_sock **ret);
+/* Close an accepted connection not adopted. */
+void loop_conn_close(struct loop *l, const struct loop_conn *a);
 struct loop_listen *loop_listen_free(struct loop_listen *ls);
 
 /* Helper: a TCP socket bound to addr:port (port 0 = any) and listening; returns the fd. */

@@ -8,6 +8,8 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <string.h>
+#include <sys/resource.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -409,17 +411,159 @@ static void close_after_send_is_quiet(void)
 	loop_free(d.l);
 }
 
+/*
+ * Accepted connections as io_uring direct descriptors: a 64-slot table (RLIMIT_NOFILE's
+ * soft limit when the listener starts), 100 clients: 64 direct, then plain fds once the
+ * table is full, every one echoing with its peer address; closed slots are reused.
+ */
+#define DIRECT_CLIENTS 100
+struct direct {
+	struct loop *l;
+	struct loop_sock *cli[DIRECT_CLIENTS];
+	size_t got[DIRECT_CLIENTS];
+	int direct, plain, bad_addr, done, srv_closed, want_closed;
+};
+
+static void direct_srv_data(struct loop_sock *s, const uint8_t *data, size_t len, void *ud)
+{
+	(void)ud;
+	loop_sock_send(s, data, len);
+}
+
+static void direct_srv_close(struct loop_sock *s, int err, void *ud)
+{
+	struct direct *d = ud;
+
+	(void)err;
+	loop_sock_close(s);
+	if (++d->srv_closed == d->want_closed)
+		loop_stop(d->l);
+}
+
+static const struct loop_sock_ops direct_srv_ops = {
+	.on_data = direct_srv_data,
+	.on_close = direct_srv_close,
+};
+
+static void direct_accept(const struct loop_conn *a, int err, void *ud)
+{
+	struct direct *d = ud;
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)&a->peer;
+	struct loop_sock *s;
+
+	if (err < 0)
+		return;
+	if (a->direct)
+		d->direct++;
+	else
+		d->plain++;
+	if (a->peer_len != sizeof(*sin) || sin->sin_family != AF_INET || !sin->sin_port ||
+	    sin->sin_addr.s_addr != htonl(INADDR_LOOPBACK))
+		d->bad_addr++;
+	if (loop_sock_adopt(d->l, a, &direct_srv_ops, d, &s) < 0)
+		loop_conn_close(d->l, a);
+}
+
+static void direct_cli_connected(struct loop_sock *s, int err, void *ud)
+{
+	(void)ud;
+	if (!err)
+		loop_sock_send(s, "0123456789", 10);
+}
+
+static void direct_cli_data(struct loop_sock *s, const uint8_t *data, size_t len, void *ud)
+{
+	struct direct *d = ud;
+
+	(void)data;
+	for (int i = 0; i < DIRECT_CLIENTS; i++)
+		if (d->cli[i] == s && (d->got[i] += len) == 10 && ++d->done == d->want_closed)
+			loop_stop(d->l);
+}
+
+static void direct_cli_close(struct loop_sock *s, int err, void *ud)
+{
+	(void)s;
+	(void)err;
+	(void)ud;
+}
+
+static const struct loop_sock_ops direct_cli_ops = {
+	.on_connect = direct_cli_connected,
+	.on_data = direct_cli_data,
+	.on_close = direct_cli_close,
+};
+
+static void direct_round(struct direct *d, const struct sockaddr_in *sa, int n)
+{
+	memset(d->got, 0, sizeof(d->got));
+	d->done = d->srv_closed = 0;
+	d->want_closed = n;
+	for (int i = 0; i < n; i++)
+		CHECK_EQ(loop_sock_connect(d->l, (const struct sockaddr *)sa, sizeof(*sa),
+					   &direct_cli_ops, d, &d->cli[i]),
+			 0);
+	CHECK_EQ(loop_run(d->l), 0);
+	CHECK_EQ(d->done, n);
+	for (int i = 0; i < n; i++)
+		loop_sock_close(d->cli[i]);
+	CHECK_EQ(loop_run(d->l), 0); /* until every server side saw its peer go */
+	CHECK_EQ(d->srv_closed, n);
+}
+
+static void direct_settled(struct loop_timer *t, void *ud)
+{
+	struct direct *d = ud;
+
+	(void)t;
+	loop_stop(d->l);
+}
+
+static void direct_accept_table(void)
+{
+	struct direct d = {.l = new_loop()};
+	struct loop_timer *t = NULL;
+	struct loop_listen *ls = NULL;
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	struct rlimit rl, small;
+	uint16_t port = 0;
+	int fd;
+
+	CHECK(d.l);
+	fd = loop_tcp_listen("127.0.0.1", 0, 256, &port);
+	CHECK(fd >= 0);
+	CHECK_EQ(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	small = rl;
+	small.rlim_cur = 64;
+	CHECK_EQ(setrlimit(RLIMIT_NOFILE, &small), 0);
+	CHECK_EQ(loop_listen_new_conn(d.l, fd, direct_accept, &d, &ls), 0);
+	CHECK_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	sa.sin_port = htons(port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	direct_round(&d, &sa, DIRECT_CLIENTS);
+	CHECK_EQ(d.direct, 64);
+	CHECK_EQ(d.plain, DIRECT_CLIENTS - 64);
+	CHECK_EQ(d.bad_addr, 0);
+	/* let the kernel finish with the closed sockets: every slot is free again */
+	CHECK_EQ(loop_timer_new(d.l, direct_settled, &d, &t), 0);
+	loop_timer_arm(t, 50);
+	CHECK_EQ(loop_run(d.l), 0);
+	loop_timer_free(t);
+	/* the accept armed while the table was full is a plain one, the next are direct */
+	d.direct = d.plain = 0;
+	direct_round(&d, &sa, 10);
+	CHECK_EQ(d.plain, 1);
+	CHECK_EQ(d.direct, 9);
+	loop_listen_free(ls);
+	loop_free(d.l);
+}
+
 int main(void)
 {
 	static const struct test_case cases[] = {
-		TEST(timers_fire_in_order),
-		TEST(posts_from_threads),
-		TEST(pool_posts_back),
-		TEST(signals_through_signalfd),
-		TEST(sockets_echo),
-		TEST(connect_refused),
-		TEST(close_after_send_is_quiet),
-		{NULL, NULL},
+		TEST(timers_fire_in_order),	 TEST(posts_from_threads),  TEST(pool_posts_back),
+		TEST(signals_through_signalfd),	 TEST(sockets_echo),	    TEST(connect_refused),
+		TEST(close_after_send_is_quiet), TEST(direct_accept_table), {NULL, NULL},
 	};
 	return harness_run(cases);
 }
