@@ -66,6 +66,15 @@ static struct pw_usage honest(uint64_t seq, uint8_t res)
 				 .signer = -1};
 }
 
+/* Settlement's verdict on run r's result at now (coordinator seconds), or -errno; err says why. */
+static int verdict(int64_t id, struct pw_run *r, int64_t now)
+{
+	enum pay_verdict v;
+	int rc = pw_result(&w, id, r, now, &v, err, sizeof(err));
+
+	return rc < 0 ? rc : (int)v;
+}
+
 static int64_t fees(void)
 {
 	return pw_balance(&w, LEDGER_FEE_MAINT) + pw_balance(&w, LEDGER_FEE_DEV) +
@@ -112,7 +121,6 @@ static void test_full_life(void)
 {
 	struct pw_run run[1] = {0};
 	struct pw_usage u = honest(0, 0x11);
-	enum pay_verdict v;
 	char spec[1024], path[300], note[4096];
 	struct checkpoint cp;
 	int64_t id, esc = 0, refund = -1, charge, fee, milli = 0;
@@ -138,8 +146,7 @@ static void test_full_life(void)
 	CHECK(run[0].pow_bits >= 8);
 	CHECK_EQ(pw_record(&w, id, &run[0], &u), 0);
 	CHECK_EQ(pw_events(&w, id, &run[0], PW_T0 + 1912), 0);
-	CHECK_EQ(pw_result(&w, id, &run[0], PW_T0 + 1912, &v, err, sizeof(err)), 0);
-	CHECK_EQ(v, PAY_SETTLED);
+	CHECK_EQ(verdict(id, &run[0], PW_T0 + 1912), PAY_SETTLED);
 	CHECK_EQ(pay_on_task_end(w.p, id, (PW_T0 + 1913) * S, &refund), 0);
 	CHECK_EQ(coord_flush(w.c), 0);
 
@@ -227,7 +234,6 @@ static void test_replay_pays_nothing(void)
 {
 	struct pw_run run[1] = {0};
 	struct pw_usage u = honest(3, 0x11);
-	enum pay_verdict v;
 	char spec[1024];
 	int64_t id, prov;
 
@@ -238,21 +244,18 @@ static void test_replay_pays_nothing(void)
 	CHECK(id > 0);
 	CHECK_EQ(pw_offers(&w, id, PW_T0 + 10, run, 1), 1);
 	CHECK_EQ(pw_record(&w, id, &run[0], &u), 0);
-	CHECK_EQ(pw_result(&w, id, &run[0], PW_T0 + 1912, &v, err, sizeof(err)), 0);
-	CHECK_EQ(v, PAY_SETTLED);
+	CHECK_EQ(verdict(id, &run[0], PW_T0 + 1912), PAY_SETTLED);
 	CHECK_EQ(coord_flush(w.c), 0);
 	prov = pw_balance(&w, w.provider[run[0].node]);
 	CHECK(prov > 0);
 	/* the same record again */
-	CHECK_EQ(pw_result(&w, id, &run[0], PW_T0 + 1913, &v, err, sizeof(err)), 0);
-	CHECK_EQ(v, PAY_REFUSED);
+	CHECK_EQ(verdict(id, &run[0], PW_T0 + 1913), PAY_REFUSED);
 	CHECK_STREQ(err, "the usage record was already settled");
 	/* another final record of the same node for the same task (new sequence) */
 	u.seq = 4;
 	u.end_s = 1900;
 	CHECK_EQ(pw_record(&w, id, &run[0], &u), 0);
-	CHECK_EQ(pw_result(&w, id, &run[0], PW_T0 + 1913, &v, err, sizeof(err)), 0);
-	CHECK_EQ(v, PAY_REFUSED);
+	CHECK_EQ(verdict(id, &run[0], PW_T0 + 1913), PAY_REFUSED);
 	CHECK_EQ(coord_flush(w.c), 0);
 	CHECK_EQ(pw_balance(&w, w.provider[run[0].node]), prov);
 	sound(10 * A);
@@ -279,7 +282,6 @@ static void test_forged_refused(void)
 {
 	struct pw_run run[1] = {0};
 	struct pw_usage u = honest(7, 0x11);
-	enum pay_verdict v;
 	char spec[1024], *p;
 	int64_t id, rep0, rep1, inv = 0, alice;
 
@@ -298,8 +300,7 @@ static void test_forged_refused(void)
 	/* 1: signed by another node's key */
 	u.signer = (run[0].node + 1) % PW_NODES;
 	CHECK_EQ(pw_record(&w, id, &run[0], &u), 0);
-	CHECK_EQ(pw_result(&w, id, &run[0], PW_T0 + 1912, &v, err, sizeof(err)), 0);
-	CHECK_EQ(v, PAY_REFUSED);
+	CHECK_EQ(verdict(id, &run[0], PW_T0 + 1912), PAY_REFUSED);
 	CHECK_STREQ(err, "the record's signature does not verify with the node's key");
 	/* 2: the node's own signature, then cpu_ns altered in the line */
 	u.signer = -1;
@@ -307,28 +308,24 @@ static void test_forged_refused(void)
 	p = strstr(run[0].line, "\"cpu_ns\":1800");
 	CHECK(p);
 	p[9] = '9';
-	CHECK_EQ(pw_result(&w, id, &run[0], PW_T0 + 1912, &v, err, sizeof(err)), 0);
-	CHECK_EQ(v, PAY_REFUSED);
+	CHECK_EQ(verdict(id, &run[0], PW_T0 + 1912), PAY_REFUSED);
 	CHECK_STREQ(err, "the record's signature does not verify with the node's key");
 	/* 3: signed, but more CPU than one core gives in the wall time */
 	u.cpu_ns = u.kernel_ns = 3000 * S;
 	CHECK_EQ(pw_record(&w, id, &run[0], &u), 0);
-	CHECK_EQ(pw_result(&w, id, &run[0], PW_T0 + 1912, &v, err, sizeof(err)), 0);
-	CHECK_EQ(v, PAY_REFUSED);
+	CHECK_EQ(verdict(id, &run[0], PW_T0 + 1912), PAY_REFUSED);
 	CHECK_STREQ(err, "impossible usage: cpu time exceeds cores x wall time");
 	/* 4: meter and kernel disagree */
 	u.cpu_ns = 1800 * S;
 	u.kernel_ns = 1200 * S;
 	CHECK_EQ(pw_record(&w, id, &run[0], &u), 0);
-	CHECK_EQ(pw_result(&w, id, &run[0], PW_T0 + 1912, &v, err, sizeof(err)), 0);
-	CHECK_EQ(v, PAY_REFUSED);
+	CHECK_EQ(verdict(id, &run[0], PW_T0 + 1912), PAY_REFUSED);
 	CHECK_STREQ(err, "impossible usage: meter and kernel cpu figures disagree");
 	/* 5: ran before it was offered */
 	u = honest(7, 0x11);
 	u.start_s = -100;
 	CHECK_EQ(pw_record(&w, id, &run[0], &u), 0);
-	CHECK_EQ(pw_result(&w, id, &run[0], PW_T0 + 1912, &v, err, sizeof(err)), 0);
-	CHECK_EQ(v, PAY_REFUSED);
+	CHECK_EQ(verdict(id, &run[0], PW_T0 + 1912), PAY_REFUSED);
 	CHECK_STREQ(err, "impossible usage: ran outside the task's window");
 	CHECK_EQ(coord_flush(w.c), 0);
 
@@ -340,8 +337,7 @@ static void test_forged_refused(void)
 	/* the honest record still settles */
 	u = honest(7, 0x11);
 	CHECK_EQ(pw_record(&w, id, &run[0], &u), 0);
-	CHECK_EQ(pw_result(&w, id, &run[0], PW_T0 + 1912, &v, err, sizeof(err)), 0);
-	CHECK_EQ(v, PAY_SETTLED);
+	CHECK_EQ(verdict(id, &run[0], PW_T0 + 1912), PAY_SETTLED);
 	CHECK_EQ(coord_flush(w.c), 0);
 	sound(10 * A);
 	free_runs(run, 1);
@@ -440,7 +436,6 @@ static void test_pow_below_difficulty(void)
 {
 	struct pw_run run[1] = {0};
 	struct pw_usage u = honest(5, 0x33);
-	enum pay_verdict v;
 	uint8_t h[32], res[32];
 	uint64_t good;
 	char spec[1024];
@@ -461,12 +456,10 @@ static void test_pow_below_difficulty(void)
 	/* the first nonce whose stamp has fewer than 16 zero bits */
 	for (run[0].nonce = 0; pow_stamp_bits("1", res, h, run[0].nonce) >= 16; run[0].nonce++)
 		;
-	CHECK_EQ(pw_result(&w, id, &run[0], PW_T0 + 1912, &v, err, sizeof(err)), 0);
-	CHECK_EQ(v, PAY_REFUSED);
+	CHECK_EQ(verdict(id, &run[0], PW_T0 + 1912), PAY_REFUSED);
 	CHECK_STREQ(err, "proof-of-work stamp below difficulty 16");
 	run[0].nonce = good;
-	CHECK_EQ(pw_result(&w, id, &run[0], PW_T0 + 1912, &v, err, sizeof(err)), 0);
-	CHECK_EQ(v, PAY_SETTLED);
+	CHECK_EQ(verdict(id, &run[0], PW_T0 + 1912), PAY_SETTLED);
 	CHECK_EQ(coord_flush(w.c), 0);
 	sound(10 * A);
 	free_runs(run, 1);
@@ -546,7 +539,6 @@ static void test_governance(void)
 {
 	struct pw_run run[1] = {0};
 	struct pw_usage u = honest(9, 0x55);
-	enum pay_verdict v;
 	char spec[1024];
 	int64_t id, prop = 0, prop2 = 0, voting, fee;
 	cJSON *o = NULL, *it;
@@ -608,8 +600,7 @@ static void test_governance(void)
 	CHECK(id > 0);
 	CHECK_EQ(pw_offers(&w, id, PW_T0 + voting / S + 20, run, 1), 1);
 	CHECK_EQ(pw_record(&w, id, &run[0], &u), 0);
-	CHECK_EQ(pw_result(&w, id, &run[0], PW_T0 + voting / S + 1922, &v, err, sizeof(err)), 0);
-	CHECK_EQ(v, PAY_SETTLED);
+	CHECK_EQ(verdict(id, &run[0], PW_T0 + voting / S + 1922), PAY_SETTLED);
 	CHECK_EQ(coord_flush(w.c), 0);
 	fee = (run[0].price / 2) * 250 / 10000;
 	CHECK_EQ(fees(), fee);
@@ -629,7 +620,6 @@ static void test_params_file(void)
 	char path[300], spec[1024];
 	struct pw_run run[1] = {0};
 	struct pw_usage u = honest(1, 0x66);
-	enum pay_verdict v;
 	int64_t id;
 	FILE *f;
 
@@ -663,8 +653,7 @@ static void test_params_file(void)
 	CHECK(id > 0);
 	CHECK_EQ(pw_offers(&w, id, PW_T0 + 10, run, 1), 1);
 	CHECK_EQ(pw_record(&w, id, &run[0], &u), 0);
-	CHECK_EQ(pw_result(&w, id, &run[0], PW_T0 + 1912, &v, err, sizeof(err)), 0);
-	CHECK_EQ(v, PAY_SETTLED);
+	CHECK_EQ(verdict(id, &run[0], PW_T0 + 1912), PAY_SETTLED);
 	CHECK_EQ(coord_flush(w.c), 0);
 	CHECK_EQ(fees(), (A / 2) * 300 / 10000);
 	sound(10 * A);
@@ -691,7 +680,6 @@ static void test_image_manifest(void)
 		"sha256:cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd";
 	struct pw_run run[1] = {0};
 	struct pw_usage u = honest(1, 0x77);
-	enum pay_verdict v;
 	char spec[1024], cmd[700], path[300], *data = NULL;
 	int64_t id;
 	size_t n = 0;
@@ -729,13 +717,11 @@ static void test_image_manifest(void)
 	CHECK_EQ(pw_offers(&w, id, PW_T0 + 10, run, 1), 1);
 	u.image = other;
 	CHECK_EQ(pw_record(&w, id, &run[0], &u), 0);
-	CHECK_EQ(pw_result(&w, id, &run[0], PW_T0 + 1912, &v, err, sizeof(err)), 0);
-	CHECK_EQ(v, PAY_REFUSED);
+	CHECK_EQ(verdict(id, &run[0], PW_T0 + 1912), PAY_REFUSED);
 	CHECK_STREQ(err, "the record ran another image");
 	u.image = manifest;
 	CHECK_EQ(pw_record(&w, id, &run[0], &u), 0);
-	CHECK_EQ(pw_result(&w, id, &run[0], PW_T0 + 1912, &v, err, sizeof(err)), 0);
-	CHECK_EQ(v, PAY_SETTLED);
+	CHECK_EQ(verdict(id, &run[0], PW_T0 + 1912), PAY_SETTLED);
 	CHECK_EQ(coord_flush(w.c), 0);
 	free_runs(run, 1);
 	stop();
@@ -750,7 +736,6 @@ static void test_memory_rounded_to_mib(void)
 {
 	struct pw_run run[1] = {0};
 	struct pw_usage u = honest(1, 0x55);
-	enum pay_verdict v;
 	char spec[1024];
 	int64_t id;
 
@@ -767,13 +752,11 @@ static void test_memory_rounded_to_mib(void)
 	CHECK_EQ(pw_offers(&w, id, PW_T0 + 10, run, 1), 1);
 	u.mem_bytes = 1074790400; /* 1025 MiB: looser than the spec */
 	CHECK_EQ(pw_record(&w, id, &run[0], &u), 0);
-	CHECK_EQ(pw_result(&w, id, &run[0], PW_T0 + 1912, &v, err, sizeof(err)), 0);
-	CHECK_EQ(v, PAY_REFUSED);
+	CHECK_EQ(verdict(id, &run[0], PW_T0 + 1912), PAY_REFUSED);
 	CHECK_STREQ(err, "the record's limits are looser than the task's");
 	u.mem_bytes = 1073741824; /* 1024 MiB: what the agent was offered */
 	CHECK_EQ(pw_record(&w, id, &run[0], &u), 0);
-	CHECK_EQ(pw_result(&w, id, &run[0], PW_T0 + 1912, &v, err, sizeof(err)), 0);
-	CHECK_EQ(v, PAY_SETTLED);
+	CHECK_EQ(verdict(id, &run[0], PW_T0 + 1912), PAY_SETTLED);
 	CHECK_EQ(coord_flush(w.c), 0);
 	free_runs(run, 1);
 	stop();
