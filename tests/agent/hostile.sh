@@ -14,13 +14,9 @@ CGS=$(cg_make "aicn-agent-hostile-$$") # the agent runs in these: its task cgrou
 cleanup() {
 	[ -n "$APID" ] && kill "$APID" 2>/dev/null && wait "$APID" 2>/dev/null
 	[ -n "$HPID" ] && kill "$HPID" 2>/dev/null && wait "$HPID" 2>/dev/null
-	for f in "$T"/state/tasks/*/supervise.state; do
-		[ -f "$f" ] && kill -9 "$(sed -n 's/^supervisor_pid=//p' "$f")" 2>/dev/null
-	done
 	local leaked=0
 	# shellcheck disable=SC2086
-	cg_agent_teardown "$T/agent.log" $CGS || leaked=1
-	"$AICN_BIN/aicn-meter" cleanup --pin-dir "$PIN" >/dev/null 2>&1 || rm -rf "$PIN"
+	agent_test_teardown "$T/state" "$T/agent.log" "$PIN" $CGS || leaked=1
 	rm -rf "$T"
 	[ "$leaked" = 0 ] || { echo "FAIL: the test left cgroups behind"; exit 1; }
 }

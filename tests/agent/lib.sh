@@ -16,14 +16,9 @@ CGS=$(cg_make "aicn-agent-test-$$")
 cleanup() {
 	[ -n "$APID" ] && kill "$APID" 2>/dev/null && wait "$APID" 2>/dev/null
 	[ -n "$CPID" ] && kill "$CPID" 2>/dev/null && wait "$CPID" 2>/dev/null
-	# supervisors (and so their tasks) outlive the agent by design: end them
-	for f in "$T"/agent/tasks/*/supervise.state; do
-		[ -f "$f" ] && kill -9 "$(sed -n 's/^supervisor_pid=//p' "$f")" 2>/dev/null
-	done
 	local leaked=0
 	# shellcheck disable=SC2086
-	cg_agent_teardown "$T/agent.log" $CGS || leaked=1
-	"$AICN_BIN/aicn-meter" cleanup --pin-dir "$PIN" >/dev/null 2>&1 || rm -rf "$PIN"
+	agent_test_teardown "$T/agent" "$T/agent.log" "$PIN" $CGS || leaked=1
 	rm -rf "$T"
 	[ "$leaked" = 0 ] || { echo "FAIL: the test left cgroups behind"; exit 1; }
 }

@@ -1,5 +1,6 @@
 # cgroup.sh -- test cgroups of our own for the daemons a test starts (the agent's task cgroups nest
-# inside them), and their teardown: every process in them killed, every directory removed, leaks reported.
+# inside them), and their teardown: every process in them killed, every directory removed, leaks reported;
+# agent_test_teardown also ends an agent's supervisors and meter pins.
 # shellcheck shell=bash
 
 # cg_dirs_for NAME: one line per hierarchy an agent uses (the v1 controllers cpu, cpuacct, memory,
@@ -82,5 +83,19 @@ cg_agent_teardown() {
 		cg_teardown $(cg_named_anywhere "$cap") >/dev/null
 		left=1
 	fi
+	return "$left"
+}
+
+# agent_test_teardown STATE_DIR AGENT-LOG PIN-DIR DIR...: after the agent was stopped or killed,
+# end its task supervisors (they outlive it by design), tear down its cgroups (cg_agent_teardown)
+# and its meter pins.  Returns 1 when a cgroup was left behind.
+agent_test_teardown() {
+	local state=$1 log=$2 pin=$3 f left=0
+	shift 3
+	for f in "$state"/tasks/*/supervise.state; do
+		[ -f "$f" ] && kill -9 "$(sed -n 's/^supervisor_pid=//p' "$f")" 2>/dev/null
+	done
+	cg_agent_teardown "$log" "$@" || left=1
+	"$AICN_BIN/aicn-meter" cleanup --pin-dir "$pin" >/dev/null 2>&1 || rm -rf "$pin"
 	return "$left"
 }
