@@ -1,19 +1,6 @@
 # lib.sh -- helpers for the coordinator daemon tests: a CA in a temp dir, aicn-coordinator, agent drivers.
-set -u
-B=${AICN_BIN:?run through tests/run or make check}
-T=$(mktemp -d /tmp/aicn-coord.XXXXXX)
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-	rm -rf "$T"
-}
-trap cleanup EXIT
-fail() {
-	echo "FAIL: $*"
-	for f in "$T"/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -n 40 "$f"; }; done
-	exit 1
-}
+TESTENV_NAME=aicn-coord
+. "$AICN_SRC/tests/lib/testenv.sh" # B, T, PIDS (ended at exit), fail
 # issue ROLE NAME -> $T/NAME.pem, $T/NAME.key
 issue() {
 	"$B/aicnctl" ca issue --dir "$T/ca" --role "$1" --name "$2" --out "$T/$2" >/dev/null ||
