@@ -14,7 +14,7 @@ probe() {
 	out=$($SBX run -q --cache "$CACHE" "$@" 2>&1)
 	rc=$?
 	echo "$out" | sed 's/^/    /'
-	if [ $rc -ne 0 ] || echo "$out" | grep -q ESCAPED || ! echo "$out" | grep -q DENIED; then
+	if [ $rc -ne 0 ] || grep -q ESCAPED <<<"$out" || ! grep -q DENIED <<<"$out"; then
 		fail "$name (exit $rc)"
 	else
 		ok "$name"
@@ -71,5 +71,5 @@ o=$($SBX run -q --cache "$CACHE" "$T/bb" -- /bin/cat /proc/self/uid_map /proc/se
 [ "$o" = " 0 1879048192 65536; 0 1879048192 65536;" ] && ok "uid/gid map 0 -> 1879048192 (65536 ids)" || fail "maps: $o"
 # the cgroup namespace: the task sees its own cgroup as the root in every hierarchy
 o=$($SBX run -q --cache "$CACHE" "$T/bb" -- /bin/cat /proc/self/cgroup 2>&1)
-[ -n "$o" ] && ! echo "$o" | grep -qv ':/$' && ok "cgroup namespace rooted at the task's cgroup" || fail "cgroup view: $o"
+[ -n "$o" ] && ! grep -qv ':/$' <<<"$o" && ok "cgroup namespace rooted at the task's cgroup" || fail "cgroup view: $o"
 finish

@@ -8,16 +8,16 @@ BASE=1879048192
 
 make_image busybox bb
 out=$($SBX unpack --cache "$CACHE" "$T/bb") || fail "busybox image did not unpack"
-echo "$out" | grep -q '"unpacked":true' && ok "first open unpacks" || fail "first open: $out"
+grep -q '"unpacked":true' <<<"$out" && ok "first open unpacks" || fail "first open: $out"
 rootfs=$(echo "$out" | sed -E 's/.*"rootfs":"([^"]*)".*/\1/')
 out2=$($SBX unpack --cache "$CACHE" "$T/bb")
-echo "$out2" | grep -q '"unpacked":false' && ok "second open comes from the cache" || fail "second open: $out2"
+grep -q '"unpacked":false' <<<"$out2" && ok "second open comes from the cache" || fail "second open: $out2"
 # a cached image runs from the cache's verified config: no layout blob is read, and libarchive
 # (with libxml2, ICU, libstdc++ behind it) is never mapped; unpacking loads it on demand
 hex=$(basename "$rootfs")
 [ -s "$CACHE/config/$hex" ] && ok "the verified config is kept beside the rootfs" || fail "no $CACHE/config/$hex"
 libs=$(LD_DEBUG=libs $SBX run -q --cache "$CACHE" "$T/bb" -- /bin/true 2>&1 >/dev/null)
-echo "$libs" | grep -q 'calling init:.*libc\.so' && ! echo "$libs" | grep -q 'libarchive' &&
+grep -q 'calling init:.*libc\.so' <<<"$libs" && ! grep -q 'libarchive' <<<"$libs" &&
 	ok "a cached run does not load libarchive" || fail "cached run loads: $(echo "$libs" | grep -o '[a-z0-9+_-]*\.so[.0-9]*' | sort -u | tr '\n' ' ')"
 mkdir -p "$T/bb-index-only" && cp "$T/bb/index.json" "$T/bb/oci-layout" "$T/bb-index-only/"
 o=$($SBX run -q --cache "$CACHE" "$T/bb-index-only" -- /bin/echo cached) && [ "$o" = cached ] &&
@@ -37,7 +37,7 @@ o=$($SBX run -q --cache "$CACHE" "$T/bb-index-only" -- /bin/echo cached) && [ "$
 o=$($SBX run -q --cache "$CACHE" "$T/bb" -- /bin/sh -c 'cat /opq/upper; id -u; cat /etc/secret')
 [ "$o" = "$(printf 'from the top layer\n0\nroot only')" ] && ok "runs as image root" || fail "run: $o"
 o=$($SBX run -q --cache "$CACHE" -u app "$T/bb" -- /bin/sh -c 'id -u; id -g; cat /home/app/owned; cat /etc/secret 2>&1')
-echo "$o" | head -3 | tr '\n' ' ' | grep -q "^1000 1000 app's file" && echo "$o" | grep -q 'Permission denied' &&
+head -3 <<<"$o" | tr '\n' ' ' | grep -q "^1000 1000 app's file" && grep -q 'Permission denied' <<<"$o" &&
 	ok "runs as user app from the image's passwd" || fail "user app: $o"
 
 # the same layout as a tar (skopeo oci-archive / docker save >= 25 shape)
@@ -85,7 +85,7 @@ check_bad() {
 	make_image "$kind" "bad-$kind" --target "$T/outside" >/dev/null
 	if err=$($SBX unpack --cache "$CACHE" "$T/bad-$kind" 2>&1); then
 		fail "$kind: accepted"
-	elif ! echo "$err" | grep -q -- "$want"; then
+	elif ! grep -q -- "$want" <<<"$err"; then
 		fail "$kind: unclear error: $err"
 	else
 		ok "$kind: $(echo "$err" | sed -E 's/^.*error: //' | cut -c1-110)"
