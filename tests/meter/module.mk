@@ -8,4 +8,4 @@ all: $(B)/tests/meter-work
 $(eval $(call aicn_test,test_meter_api,tests/meter/test_meter_api.c,aicn-agent aicn))
 TEST_SCRIPTS += tests/meter/accuracy.sh tests/meter/forkstorm.sh tests/meter/daemon_nested.sh \
 	tests/meter/restart.sh tests/meter/net.sh tests/meter/bad_input.sh tests/meter/tools.sh
-BENCHES += tests/bench/meter.sh
+BENCHES += tests/bench/meter.sh tests/bench/meter_paired.sh
