@@ -1,5 +1,6 @@
 /* tls.c -- TLS 1.3 mutual authentication on a memory BIO the event loop feeds and drains. */
 #include <aicn/compiler.h>
+#include <aicn/hash.h>
 #include <aicn/key.h>
 #include <aicn/tls.h>
 
@@ -358,17 +359,6 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
 
 /* ---- our own TLS 1.3 records once the handshake is done (server side) ---- */
 
-static int hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 /* OpenSSL's key log: "LABEL <client random> <secret>", hex; we keep the two application secrets. */
 static void keylog_cb(const SSL *ssl, const char *line)
 {
@@ -393,13 +383,8 @@ static void keylog_cb(const SSL *ssl, const char *line)
 	n = strlen(hex);
 	if (n % 2 || n / 2 > sizeof(d->secret) || n == 0)
 		return;
-	for (size_t i = 0; i < n / 2; i++) {
-		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return;
-		d->secret[i] = (uint8_t)(hi << 4 | lo);
-	}
+	if (hex_decode(hex, n, d->secret, n / 2) < 0)
+		return;
 	if (c->secret_len && c->secret_len != n / 2)
 		return;
 	c->secret_len = (uint8_t)(n / 2);
