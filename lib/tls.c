@@ -4,6 +4,8 @@
 #include <aicn/key.h>
 #include <aicn/tls.h>
 
+#include "tls_int.h"
+
 #include <openssl/bio.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
@@ -17,74 +19,6 @@
 #include <stdbool.h>
 #include <string.h>
 #include <time.h>
-
-/*
- * TLS 1.3 records (RFC 8446 section 5) after a server handshake: OpenSSL runs the
- * handshake, then the connection keeps only the two application traffic secrets
- * (from the key log callback), one AEAD context per direction and the sequence
- * numbers, and frees the SSL with its session, parsed peer certificate and buffers:
- * what kernel TLS offload does, in user space (no kTLS on every host).
- */
-#define REC_HDR 5
-#define REC_TAG 16
-#define REC_IV 12
-#define REC_MAX_PLAIN 16384			   /* 2^14 */
-#define REC_MAX_BODY (REC_MAX_PLAIN + 256)	   /* largest TLSCiphertext.length */
-#define REC_MAX_SEAL (REC_MAX_PLAIN + 1 + REC_TAG) /* what we ever send */
-#define CT_ALERT 21
-#define CT_HANDSHAKE 22
-#define CT_APP 23
-#define HS_KEY_UPDATE 24
-#define AL_CLOSE_NOTIFY 0
-#define AL_UNEXPECTED_MESSAGE 10
-#define AL_BAD_RECORD_MAC 20
-#define AL_RECORD_OVERFLOW 22
-#define AL_INTERNAL_ERROR 80
-#define AL_USER_CANCELED 90
-#define AL_ILLEGAL_PARAMETER 47
-#define AL_DECODE_ERROR 50
-/* rekey our direction long before AES-GCM's limit of 2^24.5 records (RFC 8446 5.5) */
-#define REKEY_RECORDS (1ULL << 24)
-/* KeyUpdates a peer may send without application data in between */
-#define KEY_UPDATE_BUDGET 16
-
-struct rec_dir {
-	EVP_CIPHER_CTX *aead; /* key set; the nonce per record */
-	uint64_t seq;
-	uint8_t iv[REC_IV];
-	uint8_t secret[EVP_MAX_MD_SIZE]; /* current application traffic secret */
-	bool have_secret;
-};
-
-struct tls_ctx {
-	SSL_CTX *ssl;
-	struct tls_config cfg;
-	char *ca_file, *crl_file; /* owned copies of cfg's paths */
-	struct tls_peer self;
-	EVP_KDF *hkdf;					/* NULL: records stay with OpenSSL */
-	EVP_CIPHER *aes128_gcm, *aes256_gcm, *chacha20; /* for our own records */
-};
-
-struct tls_conn {
-	SSL *ssl; /* NULL once the handshake is done and the records are ours */
-	struct tls_ctx *ctx;
-	const struct tls_conn_ops *ops;
-	void *ud;
-	const uint8_t *in; /* ciphertext being fed, consumed by the BIO */
-	size_t in_len;
-	bool established;
-	bool have_peer;
-	bool failed;
-	uint8_t secret_len;	  /* hash length of the suite */
-	uint8_t key_updates;	  /* budget left, see KEY_UPDATE_BUDGET */
-	const EVP_CIPHER *cipher; /* our records: the suite's AEAD */
-	const char *md;		  /* and its hash, by name */
-	struct rec_dir rd, wr;
-	uint8_t *part; /* a record arriving in pieces (allocated only meanwhile) */
-	size_t part_len, part_need;
-	struct tls_peer peer;
-	char err[TLS_ERR_LEN];
-};
 
 static const char *const role_names[] = {"agent", "renter", "auditor", "coordinator"};
 
@@ -714,6 +648,19 @@ static void rec_free(struct tls_conn *c)
 	c->part = NULL;
 }
 
+int tls_rec_start(struct tls_conn *c)
+{
+	c->rd.aead = EVP_CIPHER_CTX_new();
+	c->wr.aead = EVP_CIPHER_CTX_new();
+	if (!c->cipher || !c->md || !c->rd.aead || !c->wr.aead || dir_keys(c, &c->rd, 0) < 0 ||
+	    dir_keys(c, &c->wr, 1) < 0) {
+		rec_free(c);
+		return -EINVAL;
+	}
+	c->key_updates = KEY_UPDATE_BUDGET;
+	return 0;
+}
+
 /*
  * Right after a server handshake: take the records over and free the SSL, unless
  * something is missing (no key log secrets, an unknown suite, bytes OpenSSL already
@@ -742,14 +689,8 @@ static bool rec_take_over(struct tls_conn *c)
 		return false;
 	}
 	c->md = EVP_MD_get0_name(md);
-	c->rd.aead = EVP_CIPHER_CTX_new();
-	c->wr.aead = EVP_CIPHER_CTX_new();
-	if (!c->cipher || !c->md || !c->rd.aead || !c->wr.aead || dir_keys(c, &c->rd, 0) < 0 ||
-	    dir_keys(c, &c->wr, 1) < 0) {
-		rec_free(c);
+	if (tls_rec_start(c) < 0)
 		return false;
-	}
-	c->key_updates = KEY_UPDATE_BUDGET;
 	SSL_free(c->ssl);
 	c->ssl = NULL;
 	return true;

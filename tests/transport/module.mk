@@ -24,3 +24,4 @@ TEST_SCRIPTS += tests/transport/openssl_ca.sh
 $(eval $(call aicn_link,$(B)/bin/aicn-tls-records,tests/transport/tls_records.c,aicn))
 BINS += $(B)/bin/aicn-tls-records
 TEST_SCRIPTS += tests/transport/tls_records.sh
+$(eval $(call aicn_fuzz,fuzz_tls_records,tests/transport/fuzz_tls_records.c lib/tls.c lib/key.c lib/hash.c lib/fileio.c))
