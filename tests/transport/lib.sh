@@ -1,19 +1,6 @@
 # lib.sh -- shared helpers for the transport test scripts: a CA in a temp dir, the test server, waits.
-set -u
-B=${AICN_BIN:?run through tests/run or make check}
-T=$(mktemp -d /tmp/aicn-transport.XXXXXX)
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-	rm -rf "$T"
-}
-trap cleanup EXIT
-fail() {
-	echo "FAIL: $*"
-	for f in "$T"/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -n 30 "$f"; }; done
-	exit 1
-}
+TESTENV_NAME=aicn-transport TESTENV_TAIL=30
+. "$AICN_SRC/tests/lib/testenv.sh" # B, T, PIDS (ended at exit), fail
 # issue DIR ROLE NAME [ARGS...] -> $T/NAME.pem, $T/NAME.key
 issue() {
 	local dir=$1 role=$2 name=$3
