@@ -2,10 +2,10 @@
 #include "econ.h"
 
 #include <aicn/canon.h>
+#include <aicn/errmsg.h>
 
 #include <errno.h>
 #include <ini.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,20 +17,6 @@ struct params_load {
 	int r;
 };
 
-static int say(char *err, size_t errlen, int r, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int say(char *err, size_t errlen, int r, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return r;
-}
-
 static int set_text(struct params_load *pl, const char *name, const char *text)
 {
 	char *end = NULL;
@@ -40,13 +26,13 @@ static int set_text(struct params_load *pl, const char *name, const char *text)
 	errno = 0;
 	v = strtoll(text, &end, 10);
 	if (errno || end == text || *end)
-		return say(pl->err, pl->errlen, -EINVAL, "%.64s: not an integer: %.40s", name,
-			   text);
+		return errmsg(pl->err, pl->errlen, -EINVAL, "%.64s: not an integer: %.40s", name,
+			      text);
 	r = econ_param_set_field(pl->p, name, (int64_t)v);
 	if (r == -ENOENT)
-		return say(pl->err, pl->errlen, r, "unknown parameter %.64s", name);
+		return errmsg(pl->err, pl->errlen, r, "unknown parameter %.64s", name);
 	if (r < 0)
-		return say(pl->err, pl->errlen, r, "%.64s: %lld out of range", name, v);
+		return errmsg(pl->err, pl->errlen, r, "%.64s: %lld out of range", name, v);
 	return 0;
 }
 
@@ -55,7 +41,7 @@ static int ini_cb(void *user, const char *section, const char *name, const char 
 	struct params_load *pl = user;
 
 	if (section[0] && strcmp(section, "econ") != 0) {
-		pl->r = say(pl->err, pl->errlen, -EINVAL, "unknown section [%.32s]", section);
+		pl->r = errmsg(pl->err, pl->errlen, -EINVAL, "unknown section [%.32s]", section);
 		return 0;
 	}
 	pl->r = set_text(pl, name, value);
@@ -70,22 +56,22 @@ static int parse_json(const char *buf, size_t len, struct econ_params *p, char *
 
 	r = canon_parse(buf, len, 2, &root, &why);
 	if (r < 0)
-		return say(err, errlen, -EINVAL, "%s", why ? why : "bad JSON");
+		return errmsg(err, errlen, -EINVAL, "%s", why ? why : "bad JSON");
 	if (!cJSON_IsObject(root)) {
 		cJSON_Delete(root);
-		return say(err, errlen, -EINVAL, "not a JSON object");
+		return errmsg(err, errlen, -EINVAL, "not a JSON object");
 	}
 	cJSON_ArrayForEach (it, root) {
 		int64_t v;
 
 		if (canon_number_i64(it, &v) < 0) {
-			r = say(err, errlen, -EINVAL, "%.64s: not an integer", it->string);
+			r = errmsg(err, errlen, -EINVAL, "%.64s: not an integer", it->string);
 			break;
 		}
 		r = econ_param_set_field(p, it->string, v);
 		if (r < 0) {
-			r = say(err, errlen, r, "%.64s: %s", it->string,
-				r == -ENOENT ? "unknown parameter" : "out of range");
+			r = errmsg(err, errlen, r, "%.64s: %s", it->string,
+				   r == -ENOENT ? "unknown parameter" : "out of range");
 			break;
 		}
 	}
@@ -104,9 +90,9 @@ int econ_params_parse(const char *buf, size_t len, struct econ_params *ret, char
 	int r;
 
 	if (!buf || len > ECON_PARAMS_TEXT_MAX)
-		return say(err, errlen, -EFBIG, "larger than %d bytes", ECON_PARAMS_TEXT_MAX);
+		return errmsg(err, errlen, -EFBIG, "larger than %d bytes", ECON_PARAMS_TEXT_MAX);
 	if (memchr(buf, '\0', len))
-		return say(err, errlen, -EINVAL, "NUL byte");
+		return errmsg(err, errlen, -EINVAL, "NUL byte");
 	econ_params_default(&p);
 	while (i < len && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\n' || buf[i] == '\r'))
 		i++;
@@ -121,12 +107,12 @@ int econ_params_parse(const char *buf, size_t len, struct econ_params *ret, char
 		if (pl.r < 0)
 			r = pl.r;
 		else if (r != 0)
-			r = say(err, errlen, -EINVAL, "syntax error on line %d", r);
+			r = errmsg(err, errlen, -EINVAL, "syntax error on line %d", r);
 	}
 	if (r < 0)
 		return r;
 	if (econ_params_validate(&p, &why) < 0)
-		return say(err, errlen, -EINVAL, "%s", why);
+		return errmsg(err, errlen, -EINVAL, "%s", why);
 	*ret = p;
 	return 0;
 }

@@ -10,6 +10,7 @@
 
 #include <aicn/canon.h>
 #include <aicn/compiler.h>
+#include <aicn/errmsg.h>
 #include <aicn/fileio.h>
 #include <aicn/hash.h>
 #include <aicn/key.h>
@@ -23,7 +24,6 @@
 #include <fcntl.h>
 #include <ini.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,20 +92,6 @@ enum {
 	RES_PAID = 1,
 	RES_REFUSED = 2
 };
-
-static int say(char *err, size_t errlen, int r, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int say(char *err, size_t errlen, int r, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return r;
-}
 
 /* An owner account: a certificate CN that can hold tokens (no network-reserved names). */
 static bool owner_ok(const char *a)
@@ -193,18 +179,18 @@ static int params_file_load(const char *path, struct econ_params *ret, char *err
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return say(err, errlen, -errno, "params: cannot open %.200s: %s", path,
-			   strerror(errno));
+		return errmsg(err, errlen, -errno, "params: cannot open %.200s: %s", path,
+			      strerror(errno));
 	r = read_fd_all(fd, PAY_PARAMS_FILE_MAX, &buf, &n);
 	close(fd);
 	if (r == -EFBIG)
-		return say(err, errlen, r, "params: %.200s: larger than %d bytes", path,
-			   PAY_PARAMS_FILE_MAX);
+		return errmsg(err, errlen, r, "params: %.200s: larger than %d bytes", path,
+			      PAY_PARAMS_FILE_MAX);
 	if (r < 0)
-		return say(err, errlen, r, "params: reading %.200s: %s", path, strerror(-r));
+		return errmsg(err, errlen, r, "params: reading %.200s: %s", path, strerror(-r));
 	r = econ_params_parse(buf, n, ret, why, sizeof(why));
 	if (r < 0)
-		return say(err, errlen, r, "params: %.200s: %s", path, why);
+		return errmsg(err, errlen, r, "params: %.200s: %s", path, why);
 	return 0;
 }
 
@@ -290,8 +276,8 @@ int pay_open(struct coord *c, const struct pay_config *cfg, int64_t now_ns, stru
 		return -EINVAL;
 	if (cfg->key_file && (!cfg->origin || strncmp(cfg->origin, LEDGER_ORIGIN_PREFIX,
 						      strlen(LEDGER_ORIGIN_PREFIX)) != 0))
-		return say(err, errlen, -EINVAL, "ledger origin must start with %s",
-			   LEDGER_ORIGIN_PREFIX);
+		return errmsg(err, errlen, -EINVAL, "ledger origin must start with %s",
+			      LEDGER_ORIGIN_PREFIX);
 	econ_params_default(&gen);
 	if (cfg->params_file) {
 		r = params_file_load(cfg->params_file, &gen, err, errlen);
@@ -314,14 +300,14 @@ int pay_open(struct coord *c, const struct pay_config *cfg, int64_t now_ns, stru
 	if (r >= 0)
 		r = ledger_new(p->db, &p->l);
 	if (r < 0) {
-		say(err, errlen, r, "ledger tables: %s", strerror(-r));
+		errmsg(err, errlen, r, "ledger tables: %s", strerror(-r));
 		goto fail;
 	}
 	if (cfg->key_file) {
 		r = key_load_private(cfg->key_file, &p->key);
 		if (r < 0) {
-			say(err, errlen, r, "cannot load the coordinator key %.200s: %s",
-			    cfg->key_file, strerror(-r));
+			errmsg(err, errlen, r, "cannot load the coordinator key %.200s: %s",
+			       cfg->key_file, strerror(-r));
 			goto fail;
 		}
 		p->origin = strdup(cfg->origin);
@@ -337,8 +323,8 @@ int pay_open(struct coord *c, const struct pay_config *cfg, int64_t now_ns, stru
 			goto fail;
 		}
 		if (mkdir(p->cp_dir, 0755) < 0 && errno != EEXIST) {
-			r = say(err, errlen, -errno, "checkpoint directory %.200s: %s", p->cp_dir,
-				strerror(errno));
+			r = errmsg(err, errlen, -errno, "checkpoint directory %.200s: %s",
+				   p->cp_dir, strerror(errno));
 			goto fail;
 		}
 	}
@@ -362,7 +348,7 @@ int pay_open(struct coord *c, const struct pay_config *cfg, int64_t now_ns, stru
 	if (r >= 0)
 		r = load_state(p);
 	if (r < 0) {
-		say(err, errlen, r, "ledger genesis: %s", strerror(-r));
+		errmsg(err, errlen, r, "ledger genesis: %s", strerror(-r));
 		goto fail;
 	}
 	*ret = p;
@@ -405,24 +391,24 @@ static int spec_figures(const cJSON *spec, struct spec_fig *f, char *err, size_t
 	    canon_get_i64(spec, "max_wall_seconds", &f->wall_s) < 0 || f->wall_s < 1 ||
 	    canon_get_i64(spec, "max_price", &f->max_price) < 0 || f->max_price < 0 ||
 	    f->max_price > ECON_MAX_AMOUNT || f->cores > INT32_MAX || f->wall_s > INT32_MAX)
-		return say(err, errlen, -EINVAL,
-			   "spec: cores, max_wall_seconds and max_price must be integers");
+		return errmsg(err, errlen, -EINVAL,
+			      "spec: cores, max_wall_seconds and max_price must be integers");
 	f->cpu_s = f->cores * f->wall_s;
 	it = cJSON_GetObjectItemCaseSensitive(spec, "max_cpu_seconds");
 	if (it && (canon_number_i64(it, &f->cpu_s) < 0 || f->cpu_s < 1))
-		return say(err, errlen, -EINVAL,
-			   "spec: max_cpu_seconds must be a positive integer");
+		return errmsg(err, errlen, -EINVAL,
+			      "spec: max_cpu_seconds must be a positive integer");
 	if (f->cpu_s > ECON_MAX_CPU_NS / NS_PER_S)
-		return say(err, errlen, -EINVAL, "spec: max_cpu_seconds too large");
+		return errmsg(err, errlen, -EINVAL, "spec: max_cpu_seconds too large");
 	f->replicas = 1;
 	it = cJSON_GetObjectItemCaseSensitive(spec, "replicas");
 	if (it && (canon_number_i64(it, &f->replicas) < 0 || f->replicas < 1 ||
 		   f->replicas > SCHED_MAX_REPLICAS))
-		return say(err, errlen, -EINVAL, "spec: replicas must be 1..%d",
-			   SCHED_MAX_REPLICAS);
+		return errmsg(err, errlen, -EINVAL, "spec: replicas must be 1..%d",
+			      SCHED_MAX_REPLICAS);
 	it = cJSON_GetObjectItemCaseSensitive(spec, "memory");
 	if (it && canon_number_i64(it, &f->memory) < 0)
-		return say(err, errlen, -EINVAL, "spec: memory must be an integer");
+		return errmsg(err, errlen, -EINVAL, "spec: memory must be an integer");
 	return 0;
 }
 
@@ -462,28 +448,28 @@ int pay_submit_check(struct pay *p, const char *account, const cJSON *spec, int6
 	int r;
 
 	if (!owner_ok(account))
-		return say(err, errlen, -EPERM, "account %.64s cannot hold AICN", account);
+		return errmsg(err, errlen, -EPERM, "account %.64s cannot hold AICN", account);
 	r = spec_figures(spec, &f, err, errlen);
 	if (r < 0)
 		return r;
 	if (spec_escrow(&f, &need) < 0)
-		return say(err, errlen, -EINVAL,
-			   "max_price x max_cpu_seconds x replicas: too large");
+		return errmsg(err, errlen, -EINVAL,
+			      "max_price x max_cpu_seconds x replicas: too large");
 	/* a repeated SUBMIT (same client_ref) returns the earlier task: escrowed already */
 	r = submit_repeated(p, account, spec);
 	if (r < 0)
-		return say(err, errlen, r, "ledger: %s", strerror(-r));
+		return errmsg(err, errlen, r, "ledger: %s", strerror(-r));
 	if (r > 0) {
 		*ret_escrow = need;
 		return 0;
 	}
 	r = ledger_balance(p->l, account, &bal);
 	if (r < 0)
-		return say(err, errlen, r, "ledger: %s", strerror(-r));
+		return errmsg(err, errlen, r, "ledger: %s", strerror(-r));
 	if (bal < need)
-		return say(err, errlen, -ENOSPC,
-			   "insufficient funds: balance %s AICN, escrow needs %s AICN",
-			   econ_format_aicn(bal, a1), econ_format_aicn(need, a2));
+		return errmsg(err, errlen, -ENOSPC,
+			      "insufficient funds: balance %s AICN, escrow needs %s AICN",
+			      econ_format_aicn(bal, a1), econ_format_aicn(need, a2));
 	*ret_escrow = need;
 	return 0;
 }
@@ -661,28 +647,29 @@ static int poc_check(struct pay *p, const struct pay_result *r, const struct usa
 	task_name(task, r->task_id);
 	if (key_from_raw_public(r->node_pubkey, &pub) < 0 || key_node_id(pub, node_id) < 0 ||
 	    key_verifier_new(pub, &v) < 0)
-		return say(why, len, 1, "the node's certificate key is not an Ed25519 key");
+		return errmsg(why, len, 1, "the node's certificate key is not an Ed25519 key");
 	if (strcmp(node_id, r->node_id) != 0)
-		return say(why, len, 1, "the certificate's key is not node %.16s...", r->node_id);
+		return errmsg(why, len, 1, "the certificate's key is not node %.16s...",
+			      r->node_id);
 	if (strcmp(rec->node, r->node_id) != 0)
-		return say(why, len, 1, "the record is signed for another node");
+		return errmsg(why, len, 1, "the record is signed for another node");
 	if (record_verify_line(r->record_line, r->record_len, rec, v) < 0)
-		return say(why, len, 1,
-			   "the record's signature does not verify with the node's key");
+		return errmsg(why, len, 1,
+			      "the record's signature does not verify with the node's key");
 	if (rec->type != RECORD_FINAL)
-		return say(why, len, 1, "not a final usage record");
+		return errmsg(why, len, 1, "not a final usage record");
 	if (strcmp(rec->task, task) != 0 || rec->replica != r->replica)
-		return say(why, len, 1,
-			   "the record is for task %.32s replica %" PRIu32
-			   ", not task %s replica %" PRIu32,
-			   rec->task, rec->replica, task, r->replica);
+		return errmsg(why, len, 1,
+			      "the record is for task %.32s replica %" PRIu32
+			      ", not task %s replica %" PRIu32,
+			      rec->task, rec->replica, task, r->replica);
 	if (r->renter && rec->renter[0] && strcmp(rec->renter, r->renter) != 0)
-		return say(why, len, 1, "the record names another renter");
+		return errmsg(why, len, 1, "the record names another renter");
 	if (spec_figures(r->spec, &f, NULL, 0) < 0 || canon_get_str(r->spec, "image", &image) < 0 ||
 	    digest_parse(image, img) < 0)
-		return say(why, len, 1, "the task's spec lacks its figures");
+		return errmsg(why, len, 1, "the task's spec lacks its figures");
 	if (!image_matches(p, image, img, rec->image))
-		return say(why, len, 1, "the record ran another image");
+		return errmsg(why, len, 1, "the record ran another image");
 	/*
 	 * The sandbox may be stricter than the spec, never looser.  Offers carry memory
 	 * in whole MiB (mem_mb, rounded up), so the agent's limit is the spec's rounded up.
@@ -692,12 +679,12 @@ static int poc_check(struct pay *p, const struct pay_result *r, const struct usa
 		     (unsigned __int128)rec->limits.cpu_period_us * (uint64_t)f.cores) ||
 	    (f.memory > 0 && rec->limits.mem_bytes > mib_round_up((uint64_t)f.memory)) ||
 	    (rec->limits.timeout_ns > (uint64_t)f.wall_s * NS_PER_S))
-		return say(why, len, 1, "the record's limits are looser than the task's");
+		return errmsg(why, len, 1, "the record's limits are looser than the task's");
 	if (rec->has_result && memcmp(rec->result, digest, SHA256_LEN) != 0)
-		return say(why, len, 1, "the result digest differs from the signed record's");
+		return errmsg(why, len, 1, "the result digest differs from the signed record's");
 	if (rec->cpu_ns > INT64_MAX || rec->cpu_kernel_ns > INT64_MAX ||
 	    rec->start_ns > INT64_MAX || rec->end_ns > INT64_MAX)
-		return say(why, len, 1, "impossible usage: figures out of range");
+		return errmsg(why, len, 1, "impossible usage: figures out of range");
 	w = (struct econ_task_window){.millicores = f.cores * 1000,
 				      .max_cpu_ns = f.cpu_s * NS_PER_S,
 				      .start_ns = r->dispatched_ns,
@@ -709,12 +696,12 @@ static int poc_check(struct pay *p, const struct pay_result *r, const struct usa
 				  .end_ns = (int64_t)rec->end_ns};
 	fault = econ_check_usage(&p->p, &w, &use);
 	if (fault != ECON_USAGE_OK)
-		return say(why, len, 1, "impossible usage: %s", econ_usage_fault_str(fault));
+		return errmsg(why, len, 1, "impossible usage: %s", econ_usage_fault_str(fault));
 	rc = pow_verify(task, digest, rec_hash, r->pow_nonce, r->pow_bits);
 	if (rc == -EBADMSG)
-		return say(why, len, 1, "proof-of-work stamp below difficulty %u", r->pow_bits);
+		return errmsg(why, len, 1, "proof-of-work stamp below difficulty %u", r->pow_bits);
 	if (rc < 0)
-		return say(why, len, 1, "proof-of-work stamp malformed");
+		return errmsg(why, len, 1, "proof-of-work stamp malformed");
 	return 0;
 }
 
@@ -966,7 +953,7 @@ static int decide(struct pay *p, int64_t task_id, int64_t now_ns, bool final, co
 				r = row_state(p, x->id, RES_REFUSED, 0);
 			if (is_cur) {
 				*ret = PAY_REFUSED;
-				say(err, errlen, 0, "no quorum among the task's %zu results", n);
+				errmsg(err, errlen, 0, "no quorum among the task's %zu results", n);
 			}
 			continue;
 		}
@@ -982,7 +969,7 @@ static int decide(struct pay *p, int64_t task_id, int64_t now_ns, bool final, co
 				r = row_state(p, x->id, RES_REFUSED, 0);
 			if (is_cur) {
 				*ret = PAY_REFUSED;
-				say(err, errlen, 0, "outvoted by the quorum: result differs");
+				errmsg(err, errlen, 0, "outvoted by the quorum: result differs");
 			}
 			continue;
 		}
@@ -993,7 +980,7 @@ static int decide(struct pay *p, int64_t task_id, int64_t now_ns, bool final, co
 		if (is_cur) {
 			*ret = why ? PAY_REFUSED : PAY_SETTLED;
 			if (why)
-				say(err, errlen, 0, "%s", why);
+				errmsg(err, errlen, 0, "%s", why);
 		}
 	}
 out:
@@ -1063,9 +1050,9 @@ int pay_on_result(struct pay *p, const struct pay_result *r, enum pay_verdict *r
 	    strchr(r->node_id, ':') || !owner_ok(r->provider) || r->renewable_ppm < 0 ||
 	    r->renewable_ppm > ECON_PPM || r->price < 0 || r->price > ECON_MAX_AMOUNT ||
 	    r->pow_bits > POW_MAX_BITS || !r->spec)
-		return say(err, errlen, -EINVAL, "settlement: malformed result");
+		return errmsg(err, errlen, -EINVAL, "settlement: malformed result");
 	if (r->result_digest && digest_parse(r->result_digest, digest) < 0)
-		return say(err, errlen, -EINVAL, "settlement: malformed result digest");
+		return errmsg(err, errlen, -EINVAL, "settlement: malformed result digest");
 	sha256(r->record_line, r->record_len, h);
 
 	rc = op_begin(p, &u);
@@ -1075,21 +1062,21 @@ int pay_on_result(struct pay *p, const struct pay_result *r, enum pay_verdict *r
 		snprintf(why, sizeof(why), "the usage record does not parse: %s",
 			 perr ? perr : "malformed");
 		rc = refuse(p, r->node_id, h, why, r->now_ns);
-		say(err, errlen, 0, "%s", why);
+		errmsg(err, errlen, 0, "%s", why);
 		goto out;
 	}
 	/* replays pay nothing and cost the node nothing: the front may retry */
 	rc = ledger_usage_seen(p->l, h, rec.node, rec.seq);
 	if (rc > 0) {
-		say(err, errlen, 0, "the usage record was already settled");
+		errmsg(err, errlen, 0, "the usage record was already settled");
 		rc = 0;
 		goto out;
 	}
 	if (rc >= 0)
 		rc = result_known(p, h, rec.node, rec.seq, r->task_id);
 	if (rc > 0) {
-		say(err, errlen, 0,
-		    "a result with this record, sequence or node was already received");
+		errmsg(err, errlen, 0,
+		       "a result with this record, sequence or node was already received");
 		rc = 0;
 		goto out;
 	}
@@ -1100,7 +1087,7 @@ int pay_on_result(struct pay *p, const struct pay_result *r, enum pay_verdict *r
 		goto out;
 	if (rc > 0) {
 		rc = refuse(p, r->node_id, h, why, r->now_ns);
-		say(err, errlen, 0, "%s", why);
+		errmsg(err, errlen, 0, "%s", why);
 		goto out;
 	}
 	rc = result_insert(p, r, &rec, h, digest);
@@ -1109,7 +1096,7 @@ int pay_on_result(struct pay *p, const struct pay_result *r, enum pay_verdict *r
 out:
 	rc = op_end(p, &u, rc);
 	if (rc < 0)
-		return say(err, errlen, rc, "settlement: %s", strerror(-rc));
+		return errmsg(err, errlen, rc, "settlement: %s", strerror(-rc));
 	*ret = v;
 	return 0;
 }
@@ -1419,7 +1406,7 @@ int pay_rate(struct pay *p, int64_t task_id, const char *renter, const char *nod
 
 	if (task_id <= 0 || !owner_ok(renter) || !node_id || !ledger_account_valid(node_id) ||
 	    stars < 1 || stars > 5)
-		return say(err, errlen, -EINVAL, "rate: 1 to 5 stars for a task and a node");
+		return errmsg(err, errlen, -EINVAL, "rate: 1 to 5 stars for a task and a node");
 	task_name(task, task_id);
 	r = op_begin(p, &u);
 	if (r < 0)
@@ -1427,14 +1414,14 @@ int pay_rate(struct pay *p, int64_t task_id, const char *renter, const char *nod
 	r = settle_rate(p->l, task, renter, node_id, stars);
 	r = op_end(p, &u, r);
 	if (r == -EPERM)
-		return say(err, errlen, r,
-			   "rate: task %s is not yours or nothing of it was settled "
-			   "on that node",
-			   task);
+		return errmsg(err, errlen, r,
+			      "rate: task %s is not yours or nothing of it was settled "
+			      "on that node",
+			      task);
 	if (r == -EEXIST)
-		return say(err, errlen, r, "rate: already rated");
+		return errmsg(err, errlen, r, "rate: already rated");
 	if (r < 0)
-		return say(err, errlen, r, "rate: %s", strerror(-r));
+		return errmsg(err, errlen, r, "rate: %s", strerror(-r));
 	return 0;
 }
 
@@ -1464,7 +1451,7 @@ int pay_stake(struct pay *p, const char *account, int64_t amount, int64_t now_ns
 	int r;
 
 	if (!owner_ok(account) || amount <= 0 || amount > ECON_MAX_AMOUNT)
-		return say(err, errlen, -EINVAL, "stake: a positive amount");
+		return errmsg(err, errlen, -EINVAL, "stake: a positive amount");
 	req_cause(p, "stake", account, cause, sizeof(cause));
 	r = op_begin(p, &u);
 	if (r < 0)
@@ -1473,12 +1460,12 @@ int pay_stake(struct pay *p, const char *account, int64_t amount, int64_t now_ns
 	r = op_end(p, &u, r);
 	if (r == -ENOSPC) {
 		ledger_balance(p->l, account, &bal);
-		return say(err, errlen, r,
-			   "insufficient funds: balance %s AICN, stake needs %s AICN",
-			   econ_format_aicn(bal, a1), econ_format_aicn(amount, a2));
+		return errmsg(err, errlen, r,
+			      "insufficient funds: balance %s AICN, stake needs %s AICN",
+			      econ_format_aicn(bal, a1), econ_format_aicn(amount, a2));
 	}
 	if (r < 0)
-		return say(err, errlen, r, "stake: %s", strerror(-r));
+		return errmsg(err, errlen, r, "stake: %s", strerror(-r));
 	return 0;
 }
 
@@ -1491,7 +1478,7 @@ int pay_unstake(struct pay *p, const char *account, int64_t amount, int64_t now_
 	int r;
 
 	if (!owner_ok(account) || amount <= 0 || amount > ECON_MAX_AMOUNT)
-		return say(err, errlen, -EINVAL, "unstake: a positive amount");
+		return errmsg(err, errlen, -EINVAL, "unstake: a positive amount");
 	req_cause(p, "unstake", account, cause, sizeof(cause));
 	r = op_begin(p, &u);
 	if (r < 0)
@@ -1500,11 +1487,11 @@ int pay_unstake(struct pay *p, const char *account, int64_t amount, int64_t now_
 	r = op_end(p, &u, r);
 	if (r == -ENOSPC) {
 		balance_of(p, "stake:", account, &st);
-		return say(err, errlen, r, "unstake: only %s AICN staked",
-			   econ_format_aicn(st, a1));
+		return errmsg(err, errlen, r, "unstake: only %s AICN staked",
+			      econ_format_aicn(st, a1));
 	}
 	if (r < 0)
-		return say(err, errlen, r, "unstake: %s", strerror(-r));
+		return errmsg(err, errlen, r, "unstake: %s", strerror(-r));
 	return 0;
 }
 
@@ -1518,10 +1505,10 @@ int pay_propose(struct pay *p, const char *account, const char *param, int64_t v
 	int r;
 
 	if (!owner_ok(account) || !param)
-		return say(err, errlen, -EINVAL, "propose: a parameter and a value");
+		return errmsg(err, errlen, -EINVAL, "propose: a parameter and a value");
 	if (text && (strlen(text) > GOV_TEXT_MAX || !ledger_cause_valid(text)))
-		return say(err, errlen, -EINVAL, "propose: text: at most %d printable ASCII bytes",
-			   GOV_TEXT_MAX);
+		return errmsg(err, errlen, -EINVAL,
+			      "propose: text: at most %d printable ASCII bytes", GOV_TEXT_MAX);
 	r = op_begin(p, &u);
 	if (r < 0)
 		return r;
@@ -1531,17 +1518,17 @@ int pay_propose(struct pay *p, const char *account, const char *param, int64_t v
 	case 0:
 		break;
 	case -ENOENT:
-		return say(err, errlen, r, "propose: unknown parameter %.64s", param);
+		return errmsg(err, errlen, r, "propose: unknown parameter %.64s", param);
 	case -ERANGE:
-		return say(err, errlen, r, "propose: %.64s: value out of range", param);
+		return errmsg(err, errlen, r, "propose: %.64s: value out of range", param);
 	case -EINVAL:
-		return say(err, errlen, r, "propose: %.64s: value inconsistent with the others",
-			   param);
+		return errmsg(err, errlen, r, "propose: %.64s: value inconsistent with the others",
+			      param);
 	case -EPERM:
-		return say(err, errlen, r, "propose: needs at least %s AICN staked",
-			   econ_format_aicn(p->p.gov_min_stake ? p->p.gov_min_stake : 1, a1));
+		return errmsg(err, errlen, r, "propose: needs at least %s AICN staked",
+			      econ_format_aicn(p->p.gov_min_stake ? p->p.gov_min_stake : 1, a1));
 	default:
-		return say(err, errlen, r, "propose: %s", strerror(-r));
+		return errmsg(err, errlen, r, "propose: %s", strerror(-r));
 	}
 	o = cJSON_CreateObject();
 	if (!o || canon_add_i64(o, "proposal", id) < 0 ||
@@ -1561,7 +1548,7 @@ int pay_vote(struct pay *p, const char *account, int64_t proposal, bool yes, int
 	int r;
 
 	if (!owner_ok(account))
-		return say(err, errlen, -EINVAL, "vote: account %.64s cannot vote", account);
+		return errmsg(err, errlen, -EINVAL, "vote: account %.64s cannot vote", account);
 	r = op_begin(p, &u);
 	if (r < 0)
 		return r;
@@ -1571,15 +1558,15 @@ int pay_vote(struct pay *p, const char *account, int64_t proposal, bool yes, int
 	case 0:
 		return 0;
 	case -EEXIST:
-		return say(err, errlen, r, "vote: already voted on proposal %" PRId64, proposal);
+		return errmsg(err, errlen, r, "vote: already voted on proposal %" PRId64, proposal);
 	case -ESTALE:
-		return say(err, errlen, r, "vote: proposal %" PRId64 " is closed", proposal);
+		return errmsg(err, errlen, r, "vote: proposal %" PRId64 " is closed", proposal);
 	case -EPERM:
-		return say(err, errlen, r, "vote: only stakers vote");
+		return errmsg(err, errlen, r, "vote: only stakers vote");
 	case -ENOENT:
-		return say(err, errlen, r, "vote: no proposal %" PRId64, proposal);
+		return errmsg(err, errlen, r, "vote: no proposal %" PRId64, proposal);
 	default:
-		return say(err, errlen, r, "vote: %s", strerror(-r));
+		return errmsg(err, errlen, r, "vote: %s", strerror(-r));
 	}
 }
 

@@ -5,12 +5,12 @@
 
 #include <aicn/canon.h>
 #include <aicn/compiler.h>
+#include <aicn/errmsg.h>
 #include <aicn/hash.h>
 #include <aicn/window.h>
 
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,20 +80,6 @@ bool task_transition_valid(int from, int to)
 	default:
 		return false; /* DONE, FAILED, CANCELLED and EXPIRED are final */
 	}
-}
-
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
 }
 
 void coord_params_default(struct coord_params *ret)
@@ -193,14 +179,14 @@ static int get_int(const cJSON *o, const char *key, int64_t min, int64_t max, bo
 
 	if (r == -ENOENT) {
 		if (required)
-			return fail(err, errlen, -EINVAL, "%s: missing (an integer is required)",
-				    key);
+			return errmsg(err, errlen, -EINVAL, "%s: missing (an integer is required)",
+				      key);
 		*ret = def;
 		return 0;
 	}
 	if (r < 0 || *ret < min || *ret > max)
-		return fail(err, errlen, -EINVAL, "%s: must be an integer from %lld to %lld", key,
-			    (long long)min, (long long)max);
+		return errmsg(err, errlen, -EINVAL, "%s: must be an integer from %lld to %lld", key,
+			      (long long)min, (long long)max);
 	return 0;
 }
 
@@ -211,12 +197,12 @@ static int get_string(const cJSON *o, const char *key, bool required, const char
 
 	if (r == -ENOENT) {
 		*ret = NULL;
-		return required ? fail(err, errlen, -EINVAL, "%s: missing (a string is required)",
-				       key)
+		return required ? errmsg(err, errlen, -EINVAL, "%s: missing (a string is required)",
+					 key)
 				: 0;
 	}
 	if (r < 0)
-		return fail(err, errlen, -EINVAL, "%s: must be a string", key);
+		return errmsg(err, errlen, -EINVAL, "%s: must be a string", key);
 	return 0;
 }
 
@@ -230,8 +216,8 @@ static int check_members(const cJSON *o, const char *const *known, char *err, si
 		for (const char *const *k = known; *k && !ok; k++)
 			ok = it->string && strcmp(it->string, *k) == 0;
 		if (!ok)
-			return fail(err, errlen, -EINVAL, "unknown field \"%.64s\"",
-				    it->string ? it->string : "");
+			return errmsg(err, errlen, -EINVAL, "unknown field \"%.64s\"",
+				      it->string ? it->string : "");
 	}
 	return 0;
 }
@@ -274,9 +260,9 @@ static int inputs_parse(struct coord *c, const cJSON *in, cJSON **ret, char *err
 	int n = cJSON_IsArray(in) ? cJSON_GetArraySize(in) : -1, i = 0;
 
 	if (n < 0 || n > TASK_MAX_INPUTS)
-		return fail(err, errlen, -EINVAL,
-			    "inputs: must be an array of at most %d {digest, path} objects",
-			    TASK_MAX_INPUTS);
+		return errmsg(err, errlen, -EINVAL,
+			      "inputs: must be an array of at most %d {digest, path} objects",
+			      TASK_MAX_INPUTS);
 	arr = cJSON_CreateArray();
 	if (!arr)
 		return -ENOMEM;
@@ -290,35 +276,36 @@ static int inputs_parse(struct coord *c, const cJSON *in, cJSON **ret, char *err
 
 		if (!cJSON_IsObject(it)) {
 			cJSON_Delete(arr);
-			return fail(err, errlen, -EINVAL, "inputs[%d]: must be an object", i);
+			return errmsg(err, errlen, -EINVAL, "inputs[%d]: must be an object", i);
 		}
 		r = check_members(it, fields, err, errlen);
 		if (r >= 0 &&
 		    (canon_get_str(it, "digest", &digest) < 0 || digest_parse(digest, dig) < 0))
-			r = fail(err, errlen, -EINVAL,
-				 "inputs[%d].digest: must be sha256:<64 hex digits>", i);
+			r = errmsg(err, errlen, -EINVAL,
+				   "inputs[%d].digest: must be sha256:<64 hex digits>", i);
 		if (r >= 0 && (canon_get_str(it, "path", &path) < 0 || !is_input_path(path)))
-			r = fail(err, errlen, -EINVAL,
-				 "inputs[%d].path: a relative path of at most %d bytes of "
-				 "[A-Za-z0-9._+-] parts, no . or .. parts",
-				 i, TASK_INPUT_PATH_MAX);
+			r = errmsg(err, errlen, -EINVAL,
+				   "inputs[%d].path: a relative path of at most %d bytes of "
+				   "[A-Za-z0-9._+-] parts, no . or .. parts",
+				   i, TASK_INPUT_PATH_MAX);
 		for (const cJSON *p = arr->child; r >= 0 && p; p = p->next) {
 			const char *q = cJSON_GetObjectItemCaseSensitive(p, "path")->valuestring;
 
 			if (strcmp(q, path) == 0)
-				r = fail(err, errlen, -EINVAL,
-					 "inputs[%d].path: \"%.64s\" given twice", i, path);
+				r = errmsg(err, errlen, -EINVAL,
+					   "inputs[%d].path: \"%.64s\" given twice", i, path);
 		}
 		if (r >= 0) {
 			r = blobs_has(c->bl, digest);
 			if (r == 0)
-				r = fail(err, errlen, -EINVAL,
-					 "inputs[%d].digest: unknown blob %.80s (upload it first)",
-					 i, digest);
+				r = errmsg(
+					err, errlen, -EINVAL,
+					"inputs[%d].digest: unknown blob %.80s (upload it first)",
+					i, digest);
 			else if (r > 0)
 				r = store_blob_get(c->st, digest, &sb);
 			if (r < 0 && err && !err[0])
-				fail(err, errlen, r, "inputs[%d]: blob lookup failed", i);
+				errmsg(err, errlen, r, "inputs[%d]: blob lookup failed", i);
 		}
 		if (r < 0) {
 			cJSON_Delete(arr);
@@ -377,7 +364,7 @@ static int submit_parse(struct coord *c, const cJSON *req, int64_t now, struct s
 	int r, n;
 
 	if (!cJSON_IsObject(req))
-		return fail(err, errlen, -EINVAL, "submit: the body must be a JSON object");
+		return errmsg(err, errlen, -EINVAL, "submit: the body must be a JSON object");
 	r = check_members(req, submit_fields, err, errlen);
 	if (r < 0)
 		return r;
@@ -385,37 +372,38 @@ static int submit_parse(struct coord *c, const cJSON *req, int64_t now, struct s
 	if (r < 0)
 		return r;
 	if (digest_parse(image, dig) < 0)
-		return fail(err, errlen, -EINVAL,
-			    "image: must be a digest like sha256:<64 hex digits>");
+		return errmsg(err, errlen, -EINVAL,
+			      "image: must be a digest like sha256:<64 hex digits>");
 	cmd = cJSON_GetObjectItemCaseSensitive(req, "command");
 	if (!cmd)
-		return fail(err, errlen, -EINVAL,
-			    "command: missing (an array of strings is required)");
+		return errmsg(err, errlen, -EINVAL,
+			      "command: missing (an array of strings is required)");
 	n = cJSON_IsArray(cmd) ? cJSON_GetArraySize(cmd) : -1;
 	if (n < 1 || n > TASK_MAX_ARGS)
-		return fail(err, errlen, -EINVAL, "command: must be an array of 1 to %d strings",
-			    TASK_MAX_ARGS);
+		return errmsg(err, errlen, -EINVAL, "command: must be an array of 1 to %d strings",
+			      TASK_MAX_ARGS);
 	cJSON_ArrayForEach (it, cmd) {
 		size_t len;
 
 		if (!cJSON_IsString(it) || !it->valuestring)
-			return fail(err, errlen, -EINVAL,
-				    "command: every element must be a string");
+			return errmsg(err, errlen, -EINVAL,
+				      "command: every element must be a string");
 		len = strlen(it->valuestring);
 		if (len > TASK_MAX_ARG_LEN)
-			return fail(err, errlen, -EINVAL,
-				    "command: an argument is longer than %d bytes",
-				    TASK_MAX_ARG_LEN);
+			return errmsg(err, errlen, -EINVAL,
+				      "command: an argument is longer than %d bytes",
+				      TASK_MAX_ARG_LEN);
 		cmd_bytes += len + 1;
 	}
 	if (!cJSON_GetArrayItem(cmd, 0)->valuestring[0])
-		return fail(err, errlen, -EINVAL, "command: the program (first element) is empty");
+		return errmsg(err, errlen, -EINVAL,
+			      "command: the program (first element) is empty");
 	env = cJSON_GetObjectItemCaseSensitive(req, "env");
 	if (env) {
 		if (!cJSON_IsObject(env) || cJSON_GetArraySize(env) > TASK_MAX_ENV)
-			return fail(err, errlen, -EINVAL,
-				    "env: must be an object of at most %d string values",
-				    TASK_MAX_ENV);
+			return errmsg(err, errlen, -EINVAL,
+				      "env: must be an object of at most %d string values",
+				      TASK_MAX_ENV);
 		cJSON_ArrayForEach (it, env) {
 			const char *k = it->string;
 			bool ok = k && (isalpha((unsigned char)k[0]) || k[0] == '_');
@@ -423,20 +411,20 @@ static int submit_parse(struct coord *c, const cJSON *req, int64_t now, struct s
 			for (size_t i = 1; ok && k[i]; i++)
 				ok = isalnum((unsigned char)k[i]) || k[i] == '_';
 			if (!ok || strlen(k) > 255)
-				return fail(
+				return errmsg(
 					err, errlen, -EINVAL,
 					"env: \"%.64s\" is not a variable name ([A-Za-z_][A-Za-z0-9_]*)",
 					k ? k : "");
 			if (!cJSON_IsString(it) || strlen(it->valuestring) > TASK_MAX_ARG_LEN)
-				return fail(err, errlen, -EINVAL,
-					    "env: %.64s: must be a string of at most %d bytes", k,
-					    TASK_MAX_ARG_LEN);
+				return errmsg(err, errlen, -EINVAL,
+					      "env: %.64s: must be a string of at most %d bytes", k,
+					      TASK_MAX_ARG_LEN);
 			cmd_bytes += strlen(k) + strlen(it->valuestring) + 2;
 		}
 	}
 	if (cmd_bytes > TASK_MAX_CMD_BYTES)
-		return fail(err, errlen, -EINVAL, "command and env: more than %d bytes together",
-			    TASK_MAX_CMD_BYTES);
+		return errmsg(err, errlen, -EINVAL, "command and env: more than %d bytes together",
+			      TASK_MAX_CMD_BYTES);
 	if ((r = get_int(req, "cores", 1, TASK_MAX_CORES, true, 0, &cores, err, errlen)) < 0 ||
 	    (r = get_int(req, "memory", TASK_MIN_MEMORY, TASK_MAX_MEMORY, true, 0, &memory, err,
 			 errlen)) < 0 ||
@@ -458,12 +446,12 @@ static int submit_parse(struct coord *c, const cJSON *req, int64_t now, struct s
 	    (r = get_string(req, "client_ref", false, &client_ref, err, errlen)) < 0)
 		return r;
 	if (location && !is_location(location))
-		return fail(err, errlen, -EINVAL,
-			    "location: 1 to %d letters, digits or -/_. (e.g. \"eu-west\")",
-			    SCHED_LOCATION_MAX);
+		return errmsg(err, errlen, -EINVAL,
+			      "location: 1 to %d letters, digits or -/_. (e.g. \"eu-west\")",
+			      SCHED_LOCATION_MAX);
 	if (client_ref && (!client_ref[0] || !is_printable(client_ref, STORE_REF_MAX)))
-		return fail(err, errlen, -EINVAL, "client_ref: 1 to %d printable characters",
-			    STORE_REF_MAX);
+		return errmsg(err, errlen, -EINVAL, "client_ref: 1 to %d printable characters",
+			      STORE_REF_MAX);
 
 	memset(t, 0, sizeof(*t));
 	t->cores = (uint32_t)cores;
@@ -480,33 +468,34 @@ static int submit_parse(struct coord *c, const cJSON *req, int64_t now, struct s
 	if (prov) {
 		n = cJSON_IsArray(prov) ? cJSON_GetArraySize(prov) : -1;
 		if (n < 1 || n > SCHED_MAX_PROVIDERS)
-			return fail(err, errlen, -EINVAL,
-				    "providers: must be an array of 1 to %d node ids",
-				    SCHED_MAX_PROVIDERS);
+			return errmsg(err, errlen, -EINVAL,
+				      "providers: must be an array of 1 to %d node ids",
+				      SCHED_MAX_PROVIDERS);
 		if (policy && strcmp(policy, "explicit") != 0)
-			return fail(err, errlen, -EINVAL,
-				    "policy: \"%.16s\" cannot be combined with providers", policy);
+			return errmsg(err, errlen, -EINVAL,
+				      "policy: \"%.16s\" cannot be combined with providers",
+				      policy);
 		t->policy = SCHED_EXPLICIT;
 		cJSON_ArrayForEach (it, prov) {
 			struct store_node sn;
 			const struct sched_node *nd;
 
 			if (!cJSON_IsString(it) || !is_node_id(it->valuestring))
-				return fail(
+				return errmsg(
 					err, errlen, -EINVAL,
 					"providers: each must be a node id (64 lowercase hex digits)");
 			r = store_node_find(c->st, it->valuestring, &sn);
 			if (r == -ENOENT)
-				return fail(err, errlen, -EINVAL,
-					    "providers: unknown provider %.16s...",
-					    it->valuestring);
+				return errmsg(err, errlen, -EINVAL,
+					      "providers: unknown provider %.16s...",
+					      it->valuestring);
 			if (r < 0)
-				return fail(err, errlen, r, "providers: lookup failed");
+				return errmsg(err, errlen, r, "providers: lookup failed");
 			for (uint32_t k = 0; k < t->nproviders; k++)
 				if (t->providers[k] == sn.id)
-					return fail(err, errlen, -EINVAL,
-						    "providers: %.16s... listed twice",
-						    it->valuestring);
+					return errmsg(err, errlen, -EINVAL,
+						      "providers: %.16s... listed twice",
+						      it->valuestring);
 			t->providers[t->nproviders++] = sn.id;
 			nd = sched_node_get(c->sc, sn.id);
 			if (nd && nd->cores >= cores && nd->memory >= (uint64_t)memory)
@@ -517,11 +506,12 @@ static int submit_parse(struct coord *c, const cJSON *req, int64_t now, struct s
 			}
 		}
 		if (cores > prov_max_cores)
-			return fail(err, errlen, -EINVAL,
-				    "cores: %lld exceeds every chosen provider (largest offers %u)",
-				    (long long)cores, prov_max_cores);
+			return errmsg(
+				err, errlen, -EINVAL,
+				"cores: %lld exceeds every chosen provider (largest offers %u)",
+				(long long)cores, prov_max_cores);
 		if ((uint64_t)memory > prov_max_mem)
-			return fail(
+			return errmsg(
 				err, errlen, -EINVAL,
 				"memory: %lld bytes exceeds every chosen provider (largest offers %llu)",
 				(long long)memory, (unsigned long long)prov_max_mem);
@@ -529,17 +519,17 @@ static int submit_parse(struct coord *c, const cJSON *req, int64_t now, struct s
 		if (policy) {
 			r = sched_policy_parse(policy, &t->policy);
 			if (r < 0 || t->policy == SCHED_EXPLICIT)
-				return fail(
+				return errmsg(
 					err, errlen, -EINVAL,
 					"policy: must be \"balanced\", \"cheapest\" or \"fastest\" "
 					"(or give providers)");
 		}
 		if ((uint32_t)cores > sched_max_cores(c->sc))
-			return fail(err, errlen, -EINVAL,
-				    "cores: %lld exceeds every provider (largest offers %u)",
-				    (long long)cores, sched_max_cores(c->sc));
+			return errmsg(err, errlen, -EINVAL,
+				      "cores: %lld exceeds every provider (largest offers %u)",
+				      (long long)cores, sched_max_cores(c->sc));
 		if ((uint64_t)memory > sched_max_memory(c->sc))
-			return fail(
+			return errmsg(
 				err, errlen, -EINVAL,
 				"memory: %lld bytes exceeds every provider (largest offers %llu)",
 				(long long)memory, (unsigned long long)sched_max_memory(c->sc));
@@ -551,20 +541,20 @@ static int submit_parse(struct coord *c, const cJSON *req, int64_t now, struct s
 		}
 	}
 	if (fitting < replicas)
-		return fail(
+		return errmsg(
 			err, errlen, -EINVAL,
 			"replicas: %lld need as many distinct providers with %lld cores; %u known",
 			(long long)replicas, (long long)cores, fitting);
 	r = blobs_has(c->bl, image);
 	if (r < 0)
-		return fail(err, errlen, r, "image: blob lookup failed");
+		return errmsg(err, errlen, r, "image: blob lookup failed");
 	if (r == 0)
-		return fail(err, errlen, -EINVAL,
-			    "image: unknown image digest %.80s (upload it first)", image);
+		return errmsg(err, errlen, -EINVAL,
+			      "image: unknown image digest %.80s (upload it first)", image);
 	/* The most the renter can be charged: escrowed by settlement. */
 	cost = ((__int128)price * cpu + 3599) / 3600;
 	if (cost > INT64_MAX)
-		return fail(err, errlen, -EINVAL, "max_price x max_cpu_seconds: too large");
+		return errmsg(err, errlen, -EINVAL, "max_price x max_cpu_seconds: too large");
 	*ret_max_cost = (int64_t)cost;
 	inputs = cJSON_GetObjectItemCaseSensitive(req, "inputs");
 	if (inputs) {
@@ -678,8 +668,8 @@ int coord_submit(struct coord *c, int64_t account, const cJSON *req, int64_t now
 	if (err && errlen)
 		err[0] = '\0';
 	if (c->active >= c->p.max_active)
-		return fail(err, errlen, -ENOSPC, "queue full (%llu unfinished tasks)",
-			    (unsigned long long)c->active);
+		return errmsg(err, errlen, -ENOSPC, "queue full (%llu unfinished tasks)",
+			      (unsigned long long)c->active);
 	r = submit_parse(c, req, now, &t, &max_cost, &spec, err, errlen);
 	if (r < 0)
 		return r;
@@ -688,7 +678,7 @@ int coord_submit(struct coord *c, int64_t account, const cJSON *req, int64_t now
 		snprintf(st_t.client_ref, sizeof(st_t.client_ref), "%s", ref);
 	cJSON_Delete(spec);
 	if (r < 0)
-		return fail(err, errlen, r, "submit: cannot encode the task");
+		return errmsg(err, errlen, r, "submit: cannot encode the task");
 
 	st_t.account_id = account;
 	snprintf(st_t.image, sizeof(st_t.image), "%s",
@@ -705,7 +695,7 @@ int coord_submit(struct coord *c, int64_t account, const cJSON *req, int64_t now
 
 	r = store_op_begin(c->st);
 	if (r < 0)
-		return fail(err, errlen, r, "submit: store unavailable");
+		return errmsg(err, errlen, r, "submit: store unavailable");
 	r = store_task_insert(c->st, &st_t, &existing);
 	if (r == -EEXIST) {
 		struct store_task old;
@@ -723,9 +713,9 @@ int coord_submit(struct coord *c, int64_t account, const cJSON *req, int64_t now
 		}
 		store_op_end(c->st, r);
 		if (r < 0)
-			return fail(err, errlen, r,
-				    "client_ref: already used by task %lld with a different spec",
-				    (long long)existing);
+			return errmsg(err, errlen, r,
+				      "client_ref: already used by task %lld with a different spec",
+				      (long long)existing);
 	} else {
 		const cJSON *in = cJSON_GetObjectItemCaseSensitive(req, "inputs"), *it;
 
@@ -742,7 +732,7 @@ int coord_submit(struct coord *c, int64_t account, const cJSON *req, int64_t now
 		}
 		r = store_op_end(c->st, r);
 		if (r < 0)
-			return fail(err, errlen, r, "submit: cannot store the task");
+			return errmsg(err, errlen, r, "submit: cannot store the task");
 		c->active++;
 	}
 
@@ -976,9 +966,9 @@ int coord_node_register(struct coord *c, int64_t account, const char *node_id, c
 	int r, n;
 
 	if (!node_id || !is_node_id(node_id))
-		return fail(err, errlen, -EINVAL, "node id: must be 64 lowercase hex digits");
+		return errmsg(err, errlen, -EINVAL, "node id: must be 64 lowercase hex digits");
 	if (!cJSON_IsObject(req))
-		return fail(err, errlen, -EINVAL, "register: the body must be a JSON object");
+		return errmsg(err, errlen, -EINVAL, "register: the body must be a JSON object");
 	r = check_members(req, register_fields, err, errlen);
 	if (r < 0)
 		return r;
@@ -1005,26 +995,27 @@ int coord_node_register(struct coord *c, int64_t account, const char *node_id, c
 	    (r = get_string(req, "window", false, &window, err, errlen)) < 0)
 		return r;
 	if (location && location[0] && !is_location(location))
-		return fail(err, errlen, -EINVAL,
-			    "location: 1 to %d letters, digits or -/_. (e.g. \"eu-west\")",
-			    SCHED_LOCATION_MAX);
+		return errmsg(err, errlen, -EINVAL,
+			      "location: 1 to %d letters, digits or -/_. (e.g. \"eu-west\")",
+			      SCHED_LOCATION_MAX);
 	if (!window)
 		window = "always";
 	r = window_parse(window, &nd.window, werr, sizeof(werr));
 	if (r < 0)
-		return fail(err, errlen, -EINVAL, "window: %s", werr);
+		return errmsg(err, errlen, -EINVAL, "window: %s", werr);
 	running = cJSON_GetObjectItemCaseSensitive(req, "running");
 	if (running) {
 		n = cJSON_IsArray(running) ? cJSON_GetArraySize(running) : -1;
 		if (n < 0 || n > NODE_MAX_RUNNING)
-			return fail(err, errlen, -EINVAL, "running: must be an array of task ids");
+			return errmsg(err, errlen, -EINVAL,
+				      "running: must be an array of task ids");
 		keep = calloc((size_t)n + 1, sizeof(*keep));
 		if (!keep)
 			return -ENOMEM;
 		cJSON_ArrayForEach (it, running) {
 			if (canon_number_i64(it, &v) < 0 || v <= 0)
-				return fail(err, errlen, -EINVAL,
-					    "running: must be an array of task ids");
+				return errmsg(err, errlen, -EINVAL,
+					      "running: must be an array of task ids");
 			keep[nkeep++] = v;
 		}
 		qsort(keep, nkeep, sizeof(*keep), cmp_i64);
@@ -1037,7 +1028,7 @@ int coord_node_register(struct coord *c, int64_t account, const char *node_id, c
 	sn.last_seen = now;
 	r = store_node_upsert(c->st, &sn, &id);
 	if (r < 0)
-		return fail(err, errlen, r, "register: cannot store the node");
+		return errmsg(err, errlen, r, "register: cannot store the node");
 
 	nd.id = id;
 	memcpy(nd.node_id, sn.node_id, sizeof(nd.node_id));
@@ -1055,11 +1046,11 @@ int coord_node_register(struct coord *c, int64_t account, const char *node_id, c
 
 		r = store_node_rating(c->st, id, &nd.rating_centi, &count);
 		if (r < 0)
-			return fail(err, errlen, r, "register: cannot read the rating");
+			return errmsg(err, errlen, r, "register: cannot read the rating");
 	}
 	r = sched_node_set(c->sc, &nd);
 	if (r < 0)
-		return fail(err, errlen, r, "register: out of memory");
+		return errmsg(err, errlen, r, "register: out of memory");
 
 	/* Tasks it runs that are no longer its own: stop them. */
 	for (size_t i = 0; i < nkeep; i++) {
@@ -1071,7 +1062,7 @@ int coord_node_register(struct coord *c, int64_t account, const char *node_id, c
 			keep[i] = 0; /* not ours: do not protect it below */
 		}
 		if (r < 0)
-			return fail(err, errlen, r, "register: reconcile failed");
+			return errmsg(err, errlen, r, "register: reconcile failed");
 	}
 	if (nkeep)
 		qsort(keep, nkeep, sizeof(*keep), cmp_i64);
@@ -1082,7 +1073,7 @@ int coord_node_register(struct coord *c, int64_t account, const char *node_id, c
 
 		r = store_replica_foreach_node(c->st, id, lost_cb, &x);
 		if (r < 0)
-			return fail(err, errlen, r, "register: reconcile failed");
+			return errmsg(err, errlen, r, "register: reconcile failed");
 	}
 	sched_node_online(c->sc, id, true);
 	*ret_node = id;
@@ -1252,10 +1243,10 @@ static int owned_task(struct coord *c, int64_t account, int64_t task_id, struct 
 	if (r == -ENOENT || (r >= 0 && account >= 0 && ret->account_id != account)) {
 		if (r >= 0)
 			store_task_clear(ret);
-		return fail(err, errlen, -ENOENT, "task %lld: no such task", (long long)task_id);
+		return errmsg(err, errlen, -ENOENT, "task %lld: no such task", (long long)task_id);
 	}
 	if (r < 0)
-		return fail(err, errlen, r, "task %lld: lookup failed", (long long)task_id);
+		return errmsg(err, errlen, r, "task %lld: lookup failed", (long long)task_id);
 	return 0;
 }
 
@@ -1329,7 +1320,7 @@ int coord_status(struct coord *c, int64_t account, int64_t task_id, cJSON **ret_
 	store_task_clear(&t);
 	if (r < 0) {
 		cJSON_Delete(o);
-		return fail(err, errlen, r, "status: cannot build the reply");
+		return errmsg(err, errlen, r, "status: cannot build the reply");
 	}
 	*ret_reply = o;
 	return 0;
@@ -1348,11 +1339,11 @@ int coord_cancel(struct coord *c, int64_t account, int64_t task_id, int64_t now,
 	store_task_clear(&t);
 	st = sched_task_get(c->sc, task_id);
 	if (!st || t.state >= TASK_DONE)
-		return fail(err, errlen, -EALREADY, "task %lld: already %s", (long long)task_id,
-			    task_state_name(t.state));
+		return errmsg(err, errlen, -EALREADY, "task %lld: already %s", (long long)task_id,
+			      task_state_name(t.state));
 	r = task_end(c, st, TASK_CANCELLED, "cancelled by the renter", now, actions);
 	if (r < 0)
-		return fail(err, errlen, r, "cancel: cannot store the change");
+		return errmsg(err, errlen, r, "cancel: cannot store the change");
 	return 0;
 }
 
@@ -1375,27 +1366,27 @@ int coord_rate(struct coord *c, int64_t account, int64_t task_id, int stars, con
 	int r;
 
 	if (stars < 1 || stars > 5)
-		return fail(err, errlen, -EINVAL, "stars: must be 1 to 5");
+		return errmsg(err, errlen, -EINVAL, "stars: must be 1 to 5");
 	if (!text)
 		text = "";
 	if (!is_printable(text, RATE_TEXT_MAX))
-		return fail(err, errlen, -EINVAL, "text: at most %d printable characters",
-			    RATE_TEXT_MAX);
+		return errmsg(err, errlen, -EINVAL, "text: at most %d printable characters",
+			      RATE_TEXT_MAX);
 	r = owned_task(c, account, task_id, &t, err, errlen);
 	if (r < 0)
 		return r;
 	store_task_clear(&t);
 	if (t.state != TASK_DONE)
-		return fail(err, errlen, -EINVAL, "task %lld: only a completed task can be rated",
-			    (long long)task_id);
+		return errmsg(err, errlen, -EINVAL, "task %lld: only a completed task can be rated",
+			      (long long)task_id);
 	r = store_replica_foreach(c->st, task_id, 1, first_done_cb, &node);
 	if (r < 0 || !node)
-		return fail(err, errlen, r < 0 ? r : -ENOENT, "rate: no provider ran this task");
+		return errmsg(err, errlen, r < 0 ? r : -ENOENT, "rate: no provider ran this task");
 	r = store_rating_insert(c->st, task_id, t.account_id, node, stars, text, now);
 	if (r == -EEXIST)
-		return fail(err, errlen, -EEXIST, "task %lld: already rated", (long long)task_id);
+		return errmsg(err, errlen, -EEXIST, "task %lld: already rated", (long long)task_id);
 	if (r < 0)
-		return fail(err, errlen, r, "rate: cannot store the rating");
+		return errmsg(err, errlen, r, "rate: cannot store the rating");
 	n = sched_node_get(c->sc, node);
 	if (n)
 		store_node_rating(c->st, node, &n->rating_centi, &count);

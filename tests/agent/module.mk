@@ -9,7 +9,7 @@ $(eval $(call aicn_fuzz,fuzz_agent_state,tests/agent/fuzz_state.c agent/supervis
 $(eval $(call aicn_fuzz,fuzz_agent_cache_index,tests/agent/fuzz_cache_index.c agent/cache.c lib/hash.c lib/fileio.c))
 $(eval $(call aicn_test,test_agent_offer,tests/agent/test_offer.c,aicn-agent aicn))
 $(eval $(call aicn_test,test_agent_result,tests/agent/test_result.c,aicn-agent aicn))
-$(eval $(call aicn_fuzz,fuzz_agent_offer,tests/agent/fuzz_offer.c agent/offer.c lib/canon.c lib/hash.c))
+$(eval $(call aicn_fuzz,fuzz_agent_offer,tests/agent/fuzz_offer.c agent/offer.c lib/canon.c lib/errmsg.c lib/hash.c))
 # end to end against the real binaries (smoke and reconcile need aicn-coordinator; hostile plays a hostile one)
 TEST_SCRIPTS += tests/agent/hostile.sh tests/agent/smoke.sh tests/agent/reconcile.sh
 BENCHES += tests/agent/latency.sh

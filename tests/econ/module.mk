@@ -14,5 +14,5 @@ $(eval $(call aicn_link,$(B)/bin/aicn-pay-driver,tests/econ/pay_driver.c,aicn-co
 BINS += $(B)/bin/aicn-pay-driver
 TEST_SCRIPTS += tests/econ/pay_kill9.sh
 TEST_SCRIPTS += tests/econ/admin_audit.sh
-$(eval $(call aicn_fuzz,fuzz_econ_params,tests/econ/fuzz_econ_params.c coordinator/econ_file.c coordinator/econ.c lib/canon.c))
+$(eval $(call aicn_fuzz,fuzz_econ_params,tests/econ/fuzz_econ_params.c coordinator/econ_file.c coordinator/econ.c lib/canon.c lib/errmsg.c))
 BENCHES += tests/bench/pay.sh
