@@ -62,6 +62,20 @@ enum stmt_id {
 	S_N,
 };
 
+/* The columns, in order, that node_from_row(), task_from_row(), replica_from_row() and
+ * blob_from_row() read. */
+#define NODE_COLS                                                                                   \
+	"id, node_id, account_id, cores, memory, max_tasks, price, perf, location, renewable_ppm, " \
+	"window, utc_offset, registered_at, last_seen"
+#define TASK_COLS                                                                                  \
+	"id, account_id, IFNULL(client_ref,''), image, spec, cores, memory, max_price, replicas, " \
+	"priority, deadline, state, attempts, reason, submitted_at, finished_at, result_digest, "  \
+	"exit_code"
+#define REPLICA_COLS                                                                                \
+	"id, task_id, idx, node, attempt, state, assigned_at, ended_at, exit_code, result_digest, " \
+	"reason"
+#define BLOB_COLS "digest, size, owner, kind, created_at, expires_at, fetched_at"
+
 static const char *const stmt_sql[S_N] = {
 	[S_ACCOUNT_FIND] = "SELECT id FROM accounts WHERE name = ?1",
 	[S_ACCOUNT_INSERT] = "INSERT INTO accounts(name, role, created_at) VALUES(?1, ?2, "
@@ -74,32 +88,20 @@ static const char *const stmt_sql[S_N] = {
 		"max_tasks=?5, price=?6, perf=?7, location=?8, renewable_ppm=?9, window=?10, "
 		"utc_offset=?11, last_seen=?13 RETURNING id",
 	[S_NODE_SEEN] = "UPDATE nodes SET last_seen = ?2 WHERE id = ?1",
-	[S_NODE_GET] = "SELECT id, node_id, account_id, cores, memory, max_tasks, price, perf, "
-		       "location, renewable_ppm, window, utc_offset, registered_at, last_seen "
-		       "FROM nodes WHERE id = ?1",
-	[S_NODE_FIND] = "SELECT id, node_id, account_id, cores, memory, max_tasks, price, perf, "
-			"location, renewable_ppm, window, utc_offset, registered_at, last_seen "
-			"FROM nodes WHERE node_id = ?1",
-	[S_NODE_ALL] = "SELECT id, node_id, account_id, cores, memory, max_tasks, price, perf, "
-		       "location, renewable_ppm, window, utc_offset, registered_at, last_seen "
-		       "FROM nodes ORDER BY id",
+	[S_NODE_GET] = "SELECT " NODE_COLS " FROM nodes WHERE id = ?1",
+	[S_NODE_FIND] = "SELECT " NODE_COLS " FROM nodes WHERE node_id = ?1",
+	[S_NODE_ALL] = "SELECT " NODE_COLS " FROM nodes ORDER BY id",
 	[S_TASK_INSERT] = "INSERT INTO tasks(account_id, client_ref, image, spec, cores, memory, "
 			  "max_price, replicas, priority, deadline, state, attempts, reason, "
 			  "submitted_at, finished_at, result_digest, exit_code) "
 			  "VALUES(?1,NULLIF(?2,''),?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,"
 			  "?16,?17)",
 	[S_TASK_BY_REF] = "SELECT id FROM tasks WHERE account_id = ?1 AND client_ref = ?2",
-	[S_TASK_GET] =
-		"SELECT id, account_id, IFNULL(client_ref,''), image, spec, cores, memory, "
-		"max_price, replicas, priority, deadline, state, attempts, reason, "
-		"submitted_at, finished_at, result_digest, exit_code FROM tasks WHERE id = ?1",
+	[S_TASK_GET] = "SELECT " TASK_COLS " FROM tasks WHERE id = ?1",
 	[S_TASK_STATE] = "UPDATE tasks SET state = ?2, attempts = ?3, reason = ?4, "
 			 "finished_at = ?5 WHERE id = ?1",
 	[S_TASK_RESULT] = "UPDATE tasks SET result_digest = ?2, exit_code = ?3 WHERE id = ?1",
-	[S_TASK_ACTIVE] = "SELECT id, account_id, IFNULL(client_ref,''), image, spec, cores, "
-			  "memory, max_price, replicas, priority, deadline, state, attempts, "
-			  "reason, submitted_at, finished_at, result_digest, exit_code FROM tasks "
-			  "WHERE state IN (0, 1) ORDER BY id",
+	[S_TASK_ACTIVE] = "SELECT " TASK_COLS " FROM tasks WHERE state IN (0, 1) ORDER BY id",
 	[S_TASK_COUNT] = "SELECT count(*) FROM tasks WHERE state = ?1",
 	[S_TASK_COUNT_ALL] = "SELECT count(*) FROM tasks",
 	[S_REPLICA_INSERT] = "INSERT INTO replicas(task_id, idx, node, attempt, state, "
@@ -107,23 +109,18 @@ static const char *const stmt_sql[S_N] = {
 			     "VALUES(?1,?2,?3,?4,0,?5,0,0,'','')",
 	[S_REPLICA_STATE] = "UPDATE replicas SET state = ?2, exit_code = ?3, "
 			    "result_digest = ?4, reason = ?5, ended_at = ?6 WHERE id = ?1",
-	[S_REPLICA_GET] = "SELECT id, task_id, idx, node, attempt, state, assigned_at, ended_at, "
-			  "exit_code, result_digest, reason FROM replicas WHERE id = ?1",
-	[S_REPLICA_FIND_LIVE] = "SELECT id, task_id, idx, node, attempt, state, assigned_at, "
-				"ended_at, exit_code, result_digest, reason FROM replicas "
-				"WHERE task_id = ?1 AND node = ?2 AND state IN (0, 1)",
-	[S_REPLICA_LIVE_ALL] = "SELECT id, task_id, idx, node, attempt, state, assigned_at, "
-			       "ended_at, exit_code, result_digest, reason FROM replicas "
-			       "WHERE state IN (0, 1) ORDER BY id",
-	[S_REPLICA_LIVE_TASK] = "SELECT id, task_id, idx, node, attempt, state, assigned_at, "
-				"ended_at, exit_code, result_digest, reason FROM replicas "
-				"WHERE task_id = ?1 AND state IN (0, 1) ORDER BY id",
-	[S_REPLICA_ALL_TASK] = "SELECT id, task_id, idx, node, attempt, state, assigned_at, "
-			       "ended_at, exit_code, result_digest, reason FROM replicas "
-			       "WHERE task_id = ?1 ORDER BY id",
-	[S_REPLICA_LIVE_NODE] = "SELECT id, task_id, idx, node, attempt, state, assigned_at, "
-				"ended_at, exit_code, result_digest, reason FROM replicas "
-				"WHERE node = ?1 AND state IN (0, 1) ORDER BY id",
+	[S_REPLICA_GET] = "SELECT " REPLICA_COLS " FROM replicas WHERE id = ?1",
+	[S_REPLICA_FIND_LIVE] =
+		"SELECT " REPLICA_COLS
+		" FROM replicas WHERE task_id = ?1 AND node = ?2 AND state IN (0, 1)",
+	[S_REPLICA_LIVE_ALL] =
+		"SELECT " REPLICA_COLS " FROM replicas WHERE state IN (0, 1) ORDER BY id",
+	[S_REPLICA_LIVE_TASK] = "SELECT " REPLICA_COLS
+				" FROM replicas WHERE task_id = ?1 AND state IN (0, 1) ORDER BY id",
+	[S_REPLICA_ALL_TASK] =
+		"SELECT " REPLICA_COLS " FROM replicas WHERE task_id = ?1 ORDER BY id",
+	[S_REPLICA_LIVE_NODE] = "SELECT " REPLICA_COLS
+				" FROM replicas WHERE node = ?1 AND state IN (0, 1) ORDER BY id",
 	[S_USAGE_INSERT] = "INSERT INTO usage_records(node, seq, task_id, record, record_hash, "
 			   "cpu_ns, received_at) VALUES(?1,?2,?3,?4,?5,?6,?7)",
 	[S_USAGE_HASH] = "SELECT record_hash FROM usage_records WHERE node = ?1 AND seq = ?2",
@@ -134,13 +131,12 @@ static const char *const stmt_sql[S_N] = {
 	[S_BLOB_PUT] = "INSERT INTO blobs(digest, size, owner, kind, created_at, expires_at, "
 		       "fetched_at) VALUES(?1,?2,?3,?4,?5,?6,0) ON CONFLICT(digest) DO UPDATE "
 		       "SET expires_at = max(expires_at, ?6), kind = min(kind, ?4)",
-	[S_BLOB_GET] = "SELECT digest, size, owner, kind, created_at, expires_at, fetched_at "
-		       "FROM blobs WHERE digest = ?1",
+	[S_BLOB_GET] = "SELECT " BLOB_COLS " FROM blobs WHERE digest = ?1",
 	[S_BLOB_FETCHED] = "UPDATE blobs SET fetched_at = ?2, expires_at = min(expires_at, ?3) "
 			   "WHERE digest = ?1",
 	[S_BLOB_DELETE] = "DELETE FROM blobs WHERE digest = ?1",
-	[S_BLOB_EXPIRED] = "SELECT digest, size, owner, kind, created_at, expires_at, fetched_at "
-			   "FROM blobs b WHERE expires_at <= ?1 AND NOT EXISTS (SELECT 1 FROM "
+	[S_BLOB_EXPIRED] = "SELECT " BLOB_COLS " FROM blobs b "
+			   "WHERE expires_at <= ?1 AND NOT EXISTS (SELECT 1 FROM "
 			   "tasks t WHERE t.image = b.digest AND t.state IN (0, 1)) "
 			   "AND NOT EXISTS (SELECT 1 FROM task_inputs i JOIN tasks t ON "
 			   "t.id = i.task_id WHERE i.digest = b.digest AND t.state IN (0, 1)) "
@@ -151,9 +147,7 @@ static const char *const stmt_sql[S_N] = {
 	[S_ACCOUNT_NAME] = "SELECT name FROM accounts WHERE id = ?1",
 	[S_USAGE_GET] = "SELECT IFNULL(task_id, 0), record, record_hash, cpu_ns FROM "
 			"usage_records WHERE node = ?1 AND seq = ?2",
-	[S_TASK_LIST] = "SELECT id, account_id, IFNULL(client_ref,''), image, spec, cores, "
-			"memory, max_price, replicas, priority, deadline, state, attempts, "
-			"reason, submitted_at, finished_at, result_digest, exit_code FROM tasks "
+	[S_TASK_LIST] = "SELECT " TASK_COLS " FROM tasks "
 			"WHERE (?1 < 0 OR account_id = ?1) AND (?2 < 0 OR state = ?2) "
 			"ORDER BY id DESC LIMIT ?3",
 	[S_TASK_INPUT_ADD] = "INSERT OR IGNORE INTO task_inputs(task_id, digest) VALUES(?1, ?2)",
