@@ -210,6 +210,12 @@ static int q_error(struct peer *p, int64_t ref, const char *code, const char *fm
 	return out_push(p->f, p->c, m);
 }
 
+/* ERROR for a call that failed with r: the reason it wrote into err, else strerror(r). */
+static int q_failed(struct peer *p, int64_t ref, const char *code, int r, const char *err)
+{
+	return q_error(p, ref, code, "%s", err[0] ? err : strerror(-r));
+}
+
 /* REPLY {ref, data}; data is owned from now on. */
 static int q_reply(struct peer *p, int64_t ref, cJSON *data)
 {
@@ -1431,8 +1437,7 @@ static int h_submit(struct net_conn *c, const struct proto_msg *m, void *ud)
 	r = coord_submit(f->c, p->account, spec, now_s(), &reply, err, sizeof(err));
 	if (r < 0) {
 		store_op_end(st, r);
-		return q_error(p, m->id, r == -ENOSPC ? "queue_full" : code_of(r), "%s",
-			       err[0] ? err : strerror(-r));
+		return q_failed(p, m->id, r == -ENOSPC ? "queue_full" : code_of(r), r, err);
 	}
 	dup = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "duplicate"));
 	canon_get_i64(reply, "task_id", &task_id);
@@ -1523,7 +1528,7 @@ static int h_status(struct net_conn *c, const struct proto_msg *m, void *ud)
 		return 0;
 	r = status_build(f, p, id, &o, err, sizeof(err));
 	if (r < 0)
-		return q_error(p, m->id, code_of(r), "%s", err[0] ? err : strerror(-r));
+		return q_failed(p, m->id, code_of(r), r, err);
 	return q_reply(p, m->id, o);
 }
 
@@ -1550,7 +1555,7 @@ static int h_watch(struct net_conn *c, const struct proto_msg *m, void *ud)
 			       WATCH_PER_CONN);
 	r = status_build(f, p, id, &o, err, sizeof(err));
 	if (r < 0)
-		return q_error(p, m->id, code_of(r), "%s", err[0] ? err : strerror(-r));
+		return q_failed(p, m->id, code_of(r), r, err);
 	r = q_reply(p, m->id, o);
 	if (r < 0 || w)
 		return r;
@@ -1583,7 +1588,7 @@ static int h_cancel(struct net_conn *c, const struct proto_msg *m, void *ud)
 		return 0;
 	r = coord_cancel(f->c, p->account, id, now_s(), &f->actions, err, sizeof(err));
 	if (r < 0)
-		return q_error(p, m->id, code_of(r), "%s", err[0] ? err : strerror(-r));
+		return q_failed(p, m->id, code_of(r), r, err);
 	/* Only validated usage is charged; the rest of the escrow comes back now. */
 	if (f->cfg.pay && (r = pay_on_task_end(f->cfg.pay, id, now_ns(), &refund)) < 0)
 		flog(f, LOG_LVL_ERR, "task %lld: cannot close its escrow: %s", (long long)id,
@@ -1630,7 +1635,7 @@ static int h_rate(struct net_conn *c, const struct proto_msg *m, void *ud)
 	canon_get_str(m->root, "text", &text);
 	r = coord_rate(f->c, p->account, id, (int)stars, text, now_s(), err, sizeof(err));
 	if (r < 0)
-		return q_error(p, m->id, code_of(r), "%s", err[0] ? err : strerror(-r));
+		return q_failed(p, m->id, code_of(r), r, err);
 	if (f->cfg.pay) {
 		struct rated x = {0};
 
@@ -1911,8 +1916,7 @@ static int h_money(struct net_conn *c, const struct proto_msg *m, void *ud)
 	}
 	if (r < 0) {
 		cJSON_Delete(o);
-		return q_error(p, m->id, r == -ENOSPC ? "insufficient_funds" : code_of(r), "%s",
-			       err[0] ? err : strerror(-r));
+		return q_failed(p, m->id, r == -ENOSPC ? "insufficient_funds" : code_of(r), r, err);
 	}
 	return q_reply(p, m->id, o);
 }
