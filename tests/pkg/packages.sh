@@ -188,60 +188,54 @@ uid=$(id -u aicn-coordinator)
 	fail "/var/lib/aicn-coordinator: $(stat -c '%U %a' /var/lib/aicn-coordinator)"
 [ "$(stat -c '%U %a' /var/lib/aicn)" = "root 700" ] || fail "/var/lib/aicn: $(stat -c '%U %a' /var/lib/aicn)"
 
+# check_daemon PROG CONF REFUSAL SED_EXPR...: the installed daemon's --version; its shipped
+# CONF refused by --check-config with a message matching REFUSAL; then CONF with every
+# documented key uncommented (and the SED_EXPRs applied) accepted, listing exactly those keys.
+check_daemon() {
+	local prog=$1 conf=$2 refusal=$3 name keys_doc keys_eff
+	shift 3
+	name=$(basename "$prog")
+	out=$("$prog" --version) || fail "$prog --version"
+	grep -q "$version" <<<"$out" || fail "$name --version says '$out'"
+	echo "   $prog --version: $out"
+	if "$prog" --check-config >"$tmp/$name.check0" 2>&1; then
+		fail "$name --check-config accepted the shipped $conf"
+	fi
+	grep -qE "$refusal" "$tmp/$name.check0" ||
+		{ cat "$tmp/$name.check0"; fail "$name: the refusal names none of $refusal"; }
+	sed -e 's/^#\([a-z_]* = \)/\1/' "$@" "$conf" >"$tmp/$name.conf"
+	"$prog" --check-config --config "$tmp/$name.conf" >"$tmp/$name.check1" 2>&1 ||
+		{ cat "$tmp/$name.check1"; fail "$name --check-config refused the documented keys"; }
+	keys_doc=$(sed -n 's/^#\{0,1\}\([a-z_]*\) = .*/\1/p' "$conf" | sort)
+	keys_eff=$(sed -n 's/^\([a-z_]*\) *= .*/\1/p' "$tmp/$name.check1" | sort)
+	[ "$keys_doc" = "$keys_eff" ] ||
+		fail "$conf documents [$(echo $keys_doc)] but $name has [$(echo $keys_eff)]"
+	echo "   --check-config: shipped file refused as it should; all $(wc -w <<<"$keys_doc") documented keys accepted"
+}
 if [ -x /usr/sbin/aicn-agent ]; then
 	step "installed aicn-agent"
-	out=$(/usr/sbin/aicn-agent --version) || fail "/usr/sbin/aicn-agent --version"
-	grep -q "$version" <<<"$out" || fail "aicn-agent --version says '$out'"
-	echo "   /usr/sbin/aicn-agent --version: $out"
-	# the shipped file leaves the two required keys to the operator: refused, naming one
-	if /usr/sbin/aicn-agent --check-config >"$tmp/check0" 2>&1; then
-		fail "--check-config accepted the shipped agent.conf without coordinator and ask_price"
-	fi
-	grep -qE 'coordinator|ask_price' "$tmp/check0" || { cat "$tmp/check0"; fail "the refusal names no key"; }
-	# every documented key, uncommented, with real certificates from the installed aicnctl
 	/usr/bin/aicnctl ca init "$tmp/ca" >/dev/null || fail "aicnctl ca init"
 	(cd "$tmp" && /usr/bin/aicnctl ca issue --dir "$tmp/ca" --role agent --name pkgtest --out node >/dev/null) ||
 		fail "aicnctl ca issue"
 	mkdir -m 0700 "$tmp/state"
-	sed -e 's/^#\([a-z_]* = \)/\1/' \
+	# the shipped file leaves the two required keys to the operator
+	check_daemon /usr/sbin/aicn-agent /etc/aicn/agent.conf 'coordinator|ask_price' \
 		-e "s,^cert = .*,cert = $tmp/node.pem," -e "s,^key = .*,key = $tmp/node.key," \
-		-e "s,^ca = .*,ca = $tmp/ca/ca.pem," -e "s,^state_dir = .*,state_dir = $tmp/state," \
-		/etc/aicn/agent.conf >"$tmp/agent.conf"
-	/usr/sbin/aicn-agent --check-config --config "$tmp/agent.conf" >"$tmp/check1" 2>&1 ||
-		{ cat "$tmp/check1"; fail "aicn-agent --check-config refused every documented key"; }
-	keys_doc=$(sed -n 's/^#\([a-z_]*\) = .*/\1/p' /etc/aicn/agent.conf | sort)
-	keys_eff=$(sed -n 's/^\([a-z_]*\) *= .*/\1/p' "$tmp/check1" | sort)
-	[ "$keys_doc" = "$keys_eff" ] ||
-		fail "agent.conf documents [$(echo $keys_doc)] but the agent has [$(echo $keys_eff)]"
-	echo "   --check-config: shipped file refused as it should; all $(wc -w <<<"$keys_doc") documented keys accepted"
+		-e "s,^ca = .*,ca = $tmp/ca/ca.pem," -e "s,^state_dir = .*,state_dir = $tmp/state,"
 fi
 if [ -x /usr/sbin/aicn-coordinator ]; then
 	step "installed aicn-coordinator"
-	out=$(/usr/sbin/aicn-coordinator --version) || fail "/usr/sbin/aicn-coordinator --version"
-	grep -q "$version" <<<"$out" || fail "aicn-coordinator --version says '$out'"
-	echo "   /usr/sbin/aicn-coordinator --version: $out"
-	# the shipped file names certificates the operator has not installed yet: refused
-	if /usr/sbin/aicn-coordinator --check-config >"$tmp/ccheck0" 2>&1; then
-		fail "--check-config accepted the shipped coordinator.conf without its certificate"
-	fi
-	grep -qE 'cert|coordinator.pem' "$tmp/ccheck0" || { cat "$tmp/ccheck0"; fail "the refusal names no file"; }
 	[ -d "$tmp/ca" ] || /usr/bin/aicnctl ca init "$tmp/ca" >/dev/null || fail "aicnctl ca init"
 	(cd "$tmp" && /usr/bin/aicnctl ca issue --dir "$tmp/ca" --role coordinator --name pkgtest-coord \
 		--out coord >/dev/null) || fail "aicnctl ca issue --role coordinator"
 	mkdir -m 0700 "$tmp/cstate"
-	# every documented key uncommented; the optional files (params, port_file) set to none
-	sed -e 's/^#\([a-z_]* = \)/\1/' \
+	# the shipped file names certificates the operator has not installed yet; the
+	# optional files (params, port_file) set to none
+	check_daemon /usr/sbin/aicn-coordinator /etc/aicn/coordinator.conf 'cert|coordinator.pem' \
 		-e "s,^cert = .*,cert = $tmp/coord.pem," -e "s,^key = .*,key = $tmp/coord.key," \
 		-e "s,^ca = .*,ca = $tmp/ca/ca.pem," -e "s,^crl = .*,crl = $tmp/ca/crl.pem," \
 		-e "s,^state_dir = .*,state_dir = $tmp/cstate," -e 's,^params = .*,params = ,' \
-		-e 's,^port_file = .*,port_file = ,' /etc/aicn/coordinator.conf >"$tmp/coordinator.conf"
-	/usr/sbin/aicn-coordinator --check-config --config "$tmp/coordinator.conf" >"$tmp/ccheck1" 2>&1 ||
-		{ cat "$tmp/ccheck1"; fail "aicn-coordinator --check-config refused the documented keys"; }
-	keys_doc=$(sed -n 's/^#\{0,1\}\([a-z_]*\) = .*/\1/p' /etc/aicn/coordinator.conf | sort)
-	keys_eff=$(sed -n 's/^\([a-z_]*\) *= .*/\1/p' "$tmp/ccheck1" | sort)
-	[ "$keys_doc" = "$keys_eff" ] ||
-		fail "coordinator.conf documents [$(echo $keys_doc)] but the coordinator has [$(echo $keys_eff)]"
-	echo "   --check-config: shipped file refused as it should; all $(wc -w <<<"$keys_doc") documented keys accepted"
+		-e 's,^port_file = .*,port_file = ,'
 fi
 
 step "systemd-analyze verify and security (systemd is not PID 1 here: offline)"
