@@ -128,8 +128,10 @@ struct task {
 	enum tstate state;
 	enum cancel_why cancel;
 
-	bool busy;    /* a worker job holds it: do not free */
-	bool dropped; /* to be wiped once no job holds it */
+	bool busy;	/* a worker job holds it: do not free */
+	int settle_err; /* meter_settle() of the ended task (worker thread) */
+	int read_err;	/* meter_read() of the ended task (worker thread) */
+	bool dropped;	/* to be wiped once no job holds it */
 	bool fetch_inflight;
 	bool pinned;
 	bool img_borrowed; /* t->img belongs to the agent's table of opened images */
@@ -1360,6 +1362,10 @@ static void build_done(void *ud)
 	report_step(t);
 }
 
+static void settle_work(void *ud);
+static void settle_done(void *ud);
+static void task_measured(struct task *t);
+
 /* The supervisor recorded the end (or died): read the meter's final figures. */
 static void task_ended(struct task *t)
 {
@@ -1385,14 +1391,57 @@ static void task_ended(struct task *t)
 				  t->offer->task_id);
 		t->end.finished_realtime_ns = realtime_ns();
 	}
-	if (t->tracked) {
-		r = meter_settle(a->meter, t->cg_id, SETTLE_MS);
-		if (r < 0 && r != -ETIMEDOUT)
-			log_errno(LOG_LVL_WARN, r, "task %s: meter_settle", t->offer->task_id);
-		r = meter_read(a->meter, t->cg_id, &t->usage);
-		if (r < 0)
-			log_errno(LOG_LVL_ERR, r, "task %s: meter_read", t->offer->task_id);
+	if (!t->tracked) {
+		task_measured(t);
+		return;
 	}
+	t->busy = true;
+	r = loop_pool_submit(a->pool, settle_work, settle_done, t);
+	if (r < 0) {
+		t->busy = false;
+		t->settle_err = r;
+		settle_done(t);
+	}
+}
+
+/*
+ * A worker thread: wait until the meter has committed the task's last threads
+ * (the kernel frees a dead thread one RCU grace period after it is reaped,
+ * ~15 ms here), then read its final figures.
+ */
+static void settle_work(void *ud)
+{
+	struct task *t = ud;
+
+	t->settle_err = meter_settle(t->a->meter, t->cg_id, SETTLE_MS);
+	t->read_err = meter_read(t->a->meter, t->cg_id, &t->usage);
+}
+
+static void settle_done(void *ud)
+{
+	struct task *t = ud;
+
+	t->busy = false;
+	if (t->dropped) {
+		task_drop(t);
+		return;
+	}
+	if (t->settle_err < 0 && t->settle_err != -ETIMEDOUT)
+		log_errno(LOG_LVL_WARN, t->settle_err, "task %s: meter_settle", t->offer->task_id);
+	if (t->settle_err == -ETIMEDOUT)
+		log_warn("task %s: the meter did not see all threads end within %d ms",
+			 t->offer->task_id, SETTLE_MS);
+	if (t->read_err < 0)
+		log_errno(LOG_LVL_ERR, t->read_err, "task %s: meter_read", t->offer->task_id);
+	task_measured(t);
+}
+
+/* The task's figures are final: cross-check them and build its result and record. */
+static void task_measured(struct task *t)
+{
+	struct agent *a = t->a;
+	int r;
+
 	t->cpu_ns = t->usage.cpu_ns;
 	if (t->cg) {
 		if (cg_cpu_usage_ns(t->cg, &t->kernel_ns) < 0)

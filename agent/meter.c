@@ -44,9 +44,11 @@ struct meter {
 static const char *const map_pins[] = {"tracked", "tasks",     "cgcache",
 				       "globals", "netattach", "cpuclock"};
 /* Everything else pinned at the top of the pin directory. */
-static const char *const other_pins[] = {"link_switch", "link_fork",	"link_exec",
-					 "link_exit",	"link_attach",	"live",
-					 "sync",	"prog_ingress", "prog_egress"};
+static const char *const other_pins[] = {"link_free",	 "link_tick",	"link_fork", "link_exec",
+					 "link_exit",	 "link_attach", "live",	     "sync",
+					 "prog_ingress", "prog_egress"};
+/* Pins of earlier builds, removed on a reload and by cleanup. */
+static const char *const old_pins[] = {"link_switch", "oncpu"};
 
 static void set_reason(char *reason, size_t size, const char *fmt, ...) _printf_(3, 4);
 static void set_reason(char *reason, size_t size, const char *fmt, ...)
@@ -236,7 +238,8 @@ static int load_and_pin(int dir_fd, const char *pin_dir, char *reason, size_t rs
 	/* stale links or programs of an incomplete earlier load go; the maps stay */
 	for (size_t i = 0; i < ARRAY_SIZE(other_pins); i++)
 		unlinkat(dir_fd, other_pins[i], 0);
-	unlinkat(dir_fd, "oncpu", 0); /* a map of earlier builds, unused since */
+	for (size_t i = 0; i < ARRAY_SIZE(old_pins); i++)
+		unlinkat(dir_fd, old_pins[i], 0);
 	skel = meter_bpf__open();
 	if (!skel) {
 		r = -errno;
@@ -258,7 +261,10 @@ static int load_and_pin(int dir_fd, const char *pin_dir, char *reason, size_t rs
 		explain_load_failure(r, reason, rsize);
 		goto out;
 	}
-	r = attach_and_pin(skel->progs.meter_switch, dir_fd, pin_dir, "link_switch", reason, rsize);
+	r = attach_and_pin(skel->progs.meter_free, dir_fd, pin_dir, "link_free", reason, rsize);
+	if (r == 0)
+		r = attach_and_pin(skel->progs.meter_tick, dir_fd, pin_dir, "link_tick", reason,
+				   rsize);
 	if (r == 0)
 		r = attach_and_pin(skel->progs.meter_fork, dir_fd, pin_dir, "link_fork", reason,
 				   rsize);
@@ -501,6 +507,9 @@ static int remove_pins(const char *pin_dir)
 	/* links first (detaching the programs), then the maps */
 	for (size_t i = 0; i < ARRAY_SIZE(other_pins); i++)
 		if (unlinkat(dfd, other_pins[i], 0) < 0 && errno != ENOENT && !r)
+			r = -errno;
+	for (size_t i = 0; i < ARRAY_SIZE(old_pins); i++)
+		if (unlinkat(dfd, old_pins[i], 0) < 0 && errno != ENOENT && !r)
 			r = -errno;
 	for (size_t i = 0; i < ARRAY_SIZE(map_pins); i++)
 		if (unlinkat(dfd, map_pins[i], 0) < 0 && errno != ENOENT && !r)

@@ -23,7 +23,8 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-#define TASK_DEAD 0x80
+#define PF_EXITING                                                                                 \
+	0x00000004 /* include/linux/sched.h: set in do_exit() before sched_process_exit */
 
 /* Tracked cgroup id -> figures of its ended threads and its process/net counters. */
 struct {
@@ -203,45 +204,63 @@ static __always_inline struct meter_task *reconcile(struct task_struct *p, struc
 }
 
 /*
- * The hottest path of the host: every context switch runs this.  Only a
- * thread's final switch-out matters (after it, sum_exec_runtime holds its last
- * slice), and only for threads that ever had task storage.  Moves are settled
- * at the move (cgroup_attach_task), a change of the tracked set by the "sync"
- * iterator.  Once per jiffy per CPU it also pairs the CPU's scheduler clock
- * with CLOCK_MONOTONIC, which lets a reader tell how far a running thread is
- * into a slice the scheduler has not folded in (see meter_live): that costs
- * one clock read per tick instead of one per switch.
+ * A thread stops counting after its final switch-out, when sum_exec_runtime
+ * holds its last slice.  Nothing runs on context switches: the kernel frees a
+ * task one RCU grace period after the scheduler dropped it past that switch,
+ * which is where this commits.  What the thread ran up to its exit was settled
+ * at sched_process_exit already, so until then a live reading lacks at most
+ * the thread's exit path (the iterator no longer sees a reaped thread).
  */
-SEC("tp_btf/sched_switch")
-int BPF_PROG(meter_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
-	     unsigned int prev_state)
+SEC("tp_btf/sched_process_free")
+int BPF_PROG(meter_free, struct task_struct *p)
 {
-	struct meter_globals *g = get_globals();
-	struct meter_cpuclock *c;
+	struct meter_globals *g;
 	struct meter_task *t;
+
+	if (!p->bpf_storage)
+		return 0;
+	g = get_globals();
+	if (!g)
+		return 0;
+	t = bpf_task_storage_get(&tasks, p, 0, 0);
+	if (t && t->cg)
+		commit(p, t, g);
+	return 0;
+}
+
+/* The scheduler tick's hrtimer callback: tick_nohz_handler since Linux 6.9, tick_sched_timer before. */
+extern const void tick_nohz_handler __ksym __weak;
+extern const void tick_sched_timer __ksym __weak;
+
+/*
+ * After each scheduler tick of a busy CPU, pair its scheduler clock with
+ * CLOCK_MONOTONIC, which lets a reader tell how far a running thread is into a
+ * slice the scheduler has not folded in yet (see meter_live).  The tick's
+ * update_curr() has just set the running thread's se.exec_start to the CPU's
+ * clock_task.  Other hrtimers return at the first comparison.
+ */
+SEC("tp_btf/hrtimer_expire_exit")
+int BPF_PROG(meter_tick, struct hrtimer *timer)
+{
+	void *fn = timer->function;
+	struct task_struct *p;
+	struct meter_cpuclock *c;
 	__u32 k = 0;
 
-	if (!g || !g->ntracked)
+	if (!fn || (fn != (void *)&tick_nohz_handler && fn != (void *)&tick_sched_timer))
 		return 0;
+	p = bpf_get_current_task_btf();
+	if (!p->pid)
+		return 0; /* idle: no running slice to measure here */
 	c = bpf_map_lookup_elem(&cpuclock, &k);
-	/* next->se.exec_start was just set to this CPU's rq clock_task (not for idle) */
-	if (c && next->pid) {
-		__u64 j = bpf_jiffies64();
-
-		if (c->jiffies != j) {
-			/* odd while being written; readers check it before and after */
-			*(volatile __u64 *)&c->seq = c->seq + 1;
-			*(volatile __u64 *)&c->task_ns = next->se.exec_start;
-			*(volatile __u64 *)&c->mono_ns = bpf_ktime_get_ns();
-			*(volatile __u64 *)&c->jiffies = j;
-			*(volatile __u64 *)&c->seq = c->seq + 1;
-		}
-	}
-	if (!(prev_state & TASK_DEAD) || !prev->bpf_storage)
+	if (!c)
 		return 0;
-	t = bpf_task_storage_get(&tasks, prev, 0, 0);
-	if (t && t->cg)
-		commit(prev, t, g);
+	/* odd while being written; readers check it before and after */
+	*(volatile __u64 *)&c->seq = c->seq + 1;
+	*(volatile __u64 *)&c->task_ns = p->se.exec_start;
+	*(volatile __u64 *)&c->mono_ns = bpf_ktime_get_ns();
+	*(volatile __u64 *)&c->jiffies = bpf_jiffies64();
+	*(volatile __u64 *)&c->seq = c->seq + 1;
 	return 0;
 }
 
@@ -295,7 +314,42 @@ int BPF_PROG(meter_exec, struct task_struct *p, pid_t old_pid, struct linux_binp
 	return 0;
 }
 
-/* A process ends when its thread-group leader exits (one event per process on every kernel). */
+/*
+ * A thread exits: fold what it ran so far into its cgroup's ended figures and
+ * count on from there (it stays adopted until meter_free adds the rest).  The
+ * thread owns t->cg meanwhile, so nothing else commits the same interval; if a
+ * sync iteration adopted it elsewhere in that instant (it skips exiting threads,
+ * so only one that checked just before), the thread ends here.
+ */
+static __always_inline void settle_exit(struct task_struct *p, struct meter_task *t)
+{
+	struct meter_cg_stats *st;
+	__u64 cpu, wait, nv, niv, cg = __sync_lock_test_and_set(&t->cg, 0);
+
+	if (!cg)
+		return;
+	st = bpf_map_lookup_elem(&tracked, &cg);
+	if (!st)
+		return; /* untracked meanwhile: its figures were final when it was read */
+	cpu = p->se.sum_exec_runtime;
+	wait = p->sched_info.run_delay;
+	nv = p->nvcsw;
+	niv = p->nivcsw;
+	__sync_fetch_and_add(&st->threads_ending, 1);
+	__sync_fetch_and_add(&st->cpu_ns, cpu - t->cpu0);
+	__sync_fetch_and_add(&st->rq_wait_ns, wait - t->wait0);
+	__sync_fetch_and_add(&st->vol_switches, nv - t->nvcsw0);
+	__sync_fetch_and_add(&st->invol_switches, niv - t->nivcsw0);
+	t->cpu0 = cpu;
+	t->wait0 = wait;
+	t->nvcsw0 = nv;
+	t->nivcsw0 = niv;
+	if (__sync_val_compare_and_swap(&t->cg, 0, cg) != 0)
+		__sync_fetch_and_add(&st->threads_live, -1);
+	__sync_fetch_and_add(&st->threads_ended, 1);
+}
+
+/* Every thread's exit; a process ends when its thread-group leader exits (one event per process). */
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(meter_exit, struct task_struct *p)
 {
@@ -304,9 +358,13 @@ int BPF_PROG(meter_exit, struct task_struct *p)
 	struct meter_task *t;
 	__u64 cg;
 
-	if (!g || !g->ntracked || p->pid != p->tgid)
+	if (!g || !g->ntracked)
 		return 0;
-	t = bpf_task_storage_get(&tasks, p, 0, 0);
+	t = p->bpf_storage ? bpf_task_storage_get(&tasks, p, 0, 0) : 0;
+	if (t && t->cg)
+		settle_exit(p, t);
+	if (p->pid != p->tgid)
+		return 0;
 	cg = t && t->cg ? t->cg : resolve(p, g);
 	if (!cg)
 		return 0;
@@ -369,6 +427,8 @@ int meter_sync(struct bpf_iter__task *ctx)
 	g = get_globals();
 	if (!g)
 		return 0;
+	if (p->flags & PF_EXITING)
+		return 0; /* its exit settles it where it counts now */
 	t = p->bpf_storage ? bpf_task_storage_get(&tasks, p, 0, 0) : 0;
 	if (!t || t->gen != g->gen)
 		reconcile(p, t, g);

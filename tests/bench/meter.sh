@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # meter.sh -- meter benchmarks: accuracy vs cpu.stat per workload, context-switch overhead with and
-# without the meter side by side, and the sched_switch probe's own ns per event from bpf_stats.
+# without the meter side by side, and each probe's own ns per event from bpf_stats.
 # Prints markdown rows for docs/benchmarks.md.  Needs root; restores kernel.bpf_stats_enabled.
 set -euo pipefail
 : "${AICN_BUILD:?run through make bench}"
@@ -87,7 +87,7 @@ for _ in $(seq "$ROUNDS"); do
 	plain_run >>"$TMP/a"
 	"$METER" run -o /dev/null -- sleep 600 2>/dev/null &
 	bgpid=$!
-	for _ in $(seq 50); do [ -e "$PIN/link_switch" ] && break; sleep 0.1; done
+	for _ in $(seq 50); do [ -e "$PIN/link_free" ] && break; sleep 0.1; done
 	plain_run >>"$TMP/b"
 	kill "$bgpid"
 	wait "$bgpid" 2>/dev/null || true
@@ -112,30 +112,38 @@ echo "| wall time per round trip, metered task (medians) | as reported by perf b
 echo "| wall time per round trip, other tasks (medians) | as reported by perf bench | $b_wall us/op | $a_wall us/op | $(ratio "$b_wall" "$a_wall") | |"
 
 echo
-echo "### probe cost: ns per sched_switch event (bpf_stats, median of $ROUNDS rounds)"
+echo "### probe cost: ns per event of each program (bpf_stats, median of $ROUNDS rounds)"
+# Nothing runs per context switch; per thread the probes run at fork, exec, exit, free (and moves),
+# per CPU once per tick (on every hrtimer expiry, returning at once for the others).
 sysctl -qw kernel.bpf_stats_enabled=1
 # keep the meter loaded with one tracked (sleeping) task while we measure
 "$METER" run -o /dev/null -- sleep 600 &
 bgpid=$!
-for _ in $(seq 50); do [ -e "$PIN/link_switch" ] && break; sleep 0.1; done
+for _ in $(seq 50); do [ -e "$PIN/link_free" ] && break; sleep 0.1; done
 sleep 0.3
-prog=$(bpftool link show pinned "$PIN/link_switch" -j | python3 -c 'import json,sys; print(json.load(sys.stdin)["prog_id"])')
-stats() { bpftool prog show id "$prog" -j | python3 -c 'import json,sys; p=json.load(sys.stdin); print(p.get("run_time_ns",0), p.get("run_cnt",0))'; }
-per_event() { # per_event CMD...: mean ns per probe run while CMD runs
-	local t0 c0 t1 c1
-	read -r t0 c0 < <(stats)
-	"$@" >/dev/null 2>&1 || true
-	read -r t1 c1 < <(stats)
-	awk -v t="$((t1 - t0))" -v c="$((c1 - c0))" 'BEGIN { if (c > 0) printf "%.1f\n", t / c; else print "nan" }'
-}
-: >"$TMP/tracked"
-: >"$TMP/untracked"
+links=(link_fork link_exit link_free link_tick)
+declare -A prog
+for l in "${links[@]}"; do
+	prog[$l]=$(bpftool link show pinned "$PIN/$l" -j | python3 -c 'import json,sys; print(json.load(sys.stdin)["prog_id"])')
+done
+stats() { bpftool prog show id "$1" -j | python3 -c 'import json,sys; p=json.load(sys.stdin); print(p.get("run_time_ns",0), p.get("run_cnt",0))'; }
+snap() { for l in "${links[@]}"; do echo "$l $(stats "${prog[$l]}")"; done; }
+for l in "${links[@]}"; do : >"$TMP/ns_$l"; : >"$TMP/cnt_$l"; done
 for _ in $(seq "$ROUNDS"); do
-	per_event "$METER" run -o /dev/null -- taskset -c 1 "${bench[@]}" >>"$TMP/tracked"
-	per_event taskset -c 1 "${bench[@]}" >>"$TMP/untracked"
+	snap >"$TMP/s0"
+	"$METER" run -o /dev/null -- "$WORK" forkstorm 3000 >/dev/null 2>&1
+	"$METER" run -o /dev/null -- "$WORK" spin 2 0.5 >/dev/null 2>&1
+	snap >"$TMP/s1"
+	join "$TMP/s0" "$TMP/s1" | while read -r l t0 c0 t1 c1; do
+		awk -v t="$((t1 - t0))" -v c="$((c1 - c0))" 'BEGIN { if (c > 0) printf "%.1f\n", t / c; else print "nan" }' >>"$TMP/ns_$l"
+		echo "$((c1 - c0))" >>"$TMP/cnt_$l"
+	done
 done
 sysctl -qw kernel.bpf_stats_enabled="$old_stats"
-echo "| what | command | ours | peer | ratio | machine |"
-echo "|---|---|---|---|---|---|"
-echo "| sched_switch probe, switches of metered threads | bpf_stats run_time_ns/run_cnt during \`perf bench sched pipe\` in \`aicn-meter run\` | $(median <"$TMP/tracked") ns/event | Kepler 3,000-12,000 ns | | $machine |"
-echo "| sched_switch probe, switches of other threads | same, benchmark outside any tracked cgroup | $(median <"$TMP/untracked") ns/event | | | $machine |"
+echo "| program | event | ns/event (median) | events per round (fork storm of 3,000 + 2 threads x 0.5 s spin) | machine |"
+echo "|---|---|---|---|---|"
+echo "| meter_fork | tp_btf/sched_process_fork (every fork on the host) | $(median <"$TMP/ns_link_fork") | $(median <"$TMP/cnt_link_fork") | $machine |"
+echo "| meter_exit | tp_btf/sched_process_exit (every exiting thread) | $(median <"$TMP/ns_link_exit") | $(median <"$TMP/cnt_link_exit") | |"
+echo "| meter_free | tp_btf/sched_process_free (every freed thread) | $(median <"$TMP/ns_link_free") | $(median <"$TMP/cnt_link_free") | |"
+echo "| meter_tick | tp_btf/hrtimer_expire_exit (every hrtimer expiry; pairs clocks on ticks) | $(median <"$TMP/ns_link_tick") | $(median <"$TMP/cnt_link_tick") | |"
+echo "| (sched_switch) | no program: 0 ns per context switch | | | |"

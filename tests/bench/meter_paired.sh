@@ -78,7 +78,7 @@ for _ in $(seq "$PAIRS"); do
 	a=$(plain)
 	"$METER" run -o /dev/null -- sleep 600 2>/dev/null &
 	bg=$!
-	wait_for "$AICN_METER_PIN_DIR/link_switch"
+	wait_for "$AICN_METER_PIN_DIR/link_free"
 	b=$(plain)
 	c=$(metered)
 	kill "$bg"

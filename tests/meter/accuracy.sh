@@ -31,6 +31,15 @@ wall=$(field "$TMP/sleep.json" wall_ns)
 [ "$(field "$TMP/sleep.json" switches_voluntary)" -ge 1 ] || fail "a sleep must switch voluntarily"
 expect_gone "$n"
 
+# CPU after the exit began (unmapping 256 MiB in the last of 4 exiting threads) is counted:
+# the figures are taken after each thread's final switch, not at sched_process_exit
+n=$(newname exitheavy)
+"$METER" run --name "$n" -o "$TMP/exit.json" -- "$WORK" exitheavy 256 4 || fail "run exitheavy: exit $?"
+cat "$TMP/exit.json"
+check_record "$TMP/exit.json"
+[ "$(field "$TMP/exit.json" threads_peak)" = 4 ] || fail "threads_peak != 4"
+expect_gone "$n"
+
 # the exit status of the command is passed through
 n=$(newname status)
 rc=0

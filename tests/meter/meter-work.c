@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -27,7 +28,9 @@ static const char usage_text[] =
 	"  nested CGDIR SECONDS       make CGDIR/sub (CGDIR \"self\": our cgroup), spin in a child moved there\n"
 	"  net BYTES                  send BYTES over loopback TCP to a receiver process\n"
 	"  report FILE SECONDS        spin SECONDS of wall time; on SIGUSR1 append our CPU ns to FILE\n"
-	"  pingpong ROUNDS            two processes bounce a byte over pipes ROUNDS times\n";
+	"  pingpong ROUNDS            two processes bounce a byte over pipes ROUNDS times\n"
+	"  exitheavy MIB THREADS      touch MIB MiB, then THREADS threads exit at once with the\n"
+	"                             process: the kernel unmaps it all on the way out\n";
 
 static double now_s(clockid_t clk)
 {
@@ -300,6 +303,38 @@ static double num(const char *s)
 	return v;
 }
 
+static void *park_thread(void *arg)
+{
+	(void)arg;
+	for (;;)
+		pause();
+	return NULL;
+}
+
+/*
+ * CPU spent after the process's threads began to exit: tearing down a large
+ * address space runs in the last exiting thread, after sched_process_exit.
+ */
+static int do_exitheavy(long mib, int threads)
+{
+	size_t len = (size_t)mib << 20;
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	pthread_t t;
+
+	if (p == MAP_FAILED) {
+		perror("mmap");
+		return 1;
+	}
+	for (size_t i = 0; i < len; i += 4096)
+		p[i] = 1;
+	for (int i = 1; i < threads; i++)
+		if (pthread_create(&t, NULL, park_thread, NULL)) {
+			fputs("meter-work: pthread_create failed\n", stderr);
+			return 1;
+		}
+	_exit(0); /* exit_group: every thread exits, the last one unmaps */
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 4 && strcmp(argv[1], "spin") == 0)
@@ -318,6 +353,8 @@ int main(int argc, char **argv)
 		return do_report(argv[2], num(argv[3]));
 	if (argc >= 3 && strcmp(argv[1], "pingpong") == 0)
 		return do_pingpong((long)num(argv[2]));
+	if (argc >= 4 && strcmp(argv[1], "exitheavy") == 0)
+		return do_exitheavy((long)num(argv[2]), (int)num(argv[3]));
 	fputs(usage_text, stderr);
 	return 2;
 }

@@ -113,6 +113,10 @@ struct task_struct {
 
 struct linux_binprm;
 
+struct hrtimer {
+	void *function;
+};
+
 struct seq_file;
 
 struct bpf_iter_meta {

@@ -54,13 +54,13 @@ struct meter_task {
 
 /*
  * Per-CPU "cpuclock" array: the CPU's scheduler clock against CLOCK_MONOTONIC,
- * sampled at a switch at most once per jiffy, for live readings of running slices.
+ * sampled at every tick of a busy CPU, for live readings of running slices.
  */
 struct meter_cpuclock {
 	__u64 seq;     /* odd while being written */
 	__u64 jiffies; /* jiffies at the sample */
 	__u64 mono_ns; /* bpf_ktime_get_ns() at the sample */
-	__u64 task_ns; /* the CPU's rq clock_task then (the switched-in thread's se.exec_start) */
+	__u64 task_ns; /* the CPU's rq clock_task then (the running thread's se.exec_start) */
 };
 
 /* Per-cgroup cache (cgroup local storage): the cgroup's tracked ancestor, valid for one generation. */
