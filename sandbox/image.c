@@ -57,7 +57,9 @@ static int read_blob(int layout_fd, const struct oci_desc *d, char **ret_buf, si
 	r = read_fd_all(fd, OCI_JSON_MAX, &buf, &len);
 	if (r < 0)
 		return sbx_fail(err, r, "blob %s cannot be read: %s", d->digest_str, strerror(-r));
-	sha256(buf, len, got);
+	r = sbx_sha256_buf(buf, len, got, err);
+	if (r < 0)
+		return r;
 	if (len != (size_t)d->size || memcmp(got, d->digest, SHA256_LEN) != 0) {
 		hex_encode(got, SHA256_LEN, hex);
 		return sbx_fail(err, -EBADMSG, "blob %s: digest mismatch (content is sha256:%s)",

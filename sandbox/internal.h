@@ -120,6 +120,18 @@ extern struct sbx_archive_api sbx_la;
 /* Load libarchive once per process; 0, or an error saying it is missing. */
 int sbx_archive_load(struct sbx_err *err);
 
+/*
+ * SHA-256 of blobs (sha_dl.c) through libcrypto loaded with dlopen on first use, so that
+ * running a cached image does not map libcrypto (lib/hash.c links it).  Destructors
+ * accept NULL.
+ */
+struct sbx_sha256;
+int sbx_sha256_new(struct sbx_sha256 **ret_ctx, struct sbx_err *err);
+void sbx_sha256_update(struct sbx_sha256 *ctx, const void *data, size_t len);
+void sbx_sha256_final(struct sbx_sha256 *ctx, uint8_t out[SHA256_LEN]);
+struct sbx_sha256 *sbx_sha256_free(struct sbx_sha256 *ctx);
+int sbx_sha256_buf(const void *data, size_t len, uint8_t out[SHA256_LEN], struct sbx_err *err);
+
 /* Layer application (unpack.c): apply one tar stream read from fd onto rootfs_fd. */
 int unpack_layer(int rootfs_fd, int blob_fd, const struct oci_desc *d, struct sbx_err *err);
 

@@ -511,7 +511,7 @@ static int apply_entry(struct layer_state *ls, struct archive *a, struct archive
 /* Reads the blob for libarchive, hashing and counting every byte. */
 struct blob_reader {
 	int fd;
-	struct sha256_ctx *sha;
+	struct sbx_sha256 *sha;
 	uint64_t total;
 	int read_err;
 	char buf[UNPACK_BUF];
@@ -530,7 +530,7 @@ static la_ssize_t blob_read(struct archive *a, void *data, const void **buf)
 		br->read_err = -errno;
 		return -1;
 	}
-	sha256_update(br->sha, br->buf, (size_t)n);
+	sbx_sha256_update(br->sha, br->buf, (size_t)n);
 	br->total += (uint64_t)n;
 	*buf = br->buf;
 	return n;
@@ -560,7 +560,7 @@ int unpack_layer(int rootfs_fd, int blob_fd, const struct oci_desc *d, struct sb
 	if (!a || !br)
 		return -ENOMEM;
 	br->fd = blob_fd;
-	r = sha256_new(&br->sha);
+	r = sbx_sha256_new(&br->sha, err);
 	if (r < 0)
 		return r;
 	sbx_la.archive_read_support_format_tar(a);
@@ -609,7 +609,7 @@ int unpack_layer(int rootfs_fd, int blob_fd, const struct oci_desc *d, struct sb
 			     d->digest_str, (unsigned long long)br->total, (long long)d->size);
 		goto out;
 	}
-	sha256_final(br->sha, got);
+	sbx_sha256_final(br->sha, got);
 	if (memcmp(got, d->digest, SHA256_LEN) != 0) {
 		hex_encode(got, SHA256_LEN, hex);
 		r = sbx_fail(err, -EBADMSG, "layer %s: digest mismatch (content is sha256:%s)",
@@ -617,7 +617,7 @@ int unpack_layer(int rootfs_fd, int blob_fd, const struct oci_desc *d, struct sb
 		goto out;
 	}
 out:
-	sha256_free(br->sha);
+	sbx_sha256_free(br->sha);
 	pathset_clear(&ls.created);
 	return r;
 }

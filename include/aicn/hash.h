@@ -1,4 +1,4 @@
-/* hash.h -- SHA-256 (OpenSSL EVP), hex and base64 codecs shared by every part of aicn. */
+/* hash.h -- SHA-256 (OpenSSL EVP: hash.c), hex and base64 codecs (no OpenSSL: hex.c) for all of aicn. */
 #ifndef AICN_HASH_H
 #define AICN_HASH_H
 

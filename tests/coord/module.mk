@@ -10,7 +10,7 @@ BENCHES += tests/bench/sched.sh
 bench: $(B)/bench/sched_bench
 # Fuzz targets: the window grammar and the SUBMIT/REGISTER validation.
 $(eval $(call aicn_fuzz,fuzz_window,tests/coord/fuzz_window.c lib/window.c))
-$(eval $(call aicn_fuzz,fuzz_submit,tests/coord/fuzz_submit.c coordinator/task.c coordinator/sched.c coordinator/store.c coordinator/blobs.c lib/canon.c lib/errmsg.c lib/hash.c lib/window.c))
+$(eval $(call aicn_fuzz,fuzz_submit,tests/coord/fuzz_submit.c coordinator/task.c coordinator/sched.c coordinator/store.c coordinator/blobs.c lib/canon.c lib/errmsg.c lib/hash.c lib/hex.c lib/window.c))
 # The network front through the real daemon: a protocol-level agent driver and wire tests.
 $(eval $(call aicn_link,$(B)/bin/aicn-coord-agent-driver,tests/coord/agent_driver.c,aicn))
 BINS += $(B)/bin/aicn-coord-agent-driver

@@ -7,7 +7,7 @@ $(eval $(call aicn_test,test_ledger_prop,tests/econ/test_ledger_prop.c,aicn-coor
 $(eval $(call aicn_test,test_ledger_cli,tests/econ/test_ledger_cli.c,aicn-coord aicn))
 $(eval $(call aicn_test,test_ledger_bench,tests/econ/test_ledger_bench.c,aicn-coord aicn))
 BENCHES += tests/bench/ledger.sh
-$(eval $(call aicn_fuzz,fuzz_ledger,tests/econ/fuzz_ledger.c coordinator/ledger.c coordinator/settle.c coordinator/econ.c lib/canon.c lib/hash.c lib/merkle.c lib/record.c lib/key.c lib/fileio.c lib/checkpoint.c))
+$(eval $(call aicn_fuzz,fuzz_ledger,tests/econ/fuzz_ledger.c coordinator/ledger.c coordinator/settle.c coordinator/econ.c lib/canon.c lib/hash.c lib/hex.c lib/merkle.c lib/record.c lib/key.c lib/fileio.c lib/checkpoint.c))
 $(eval $(call aicn_test,test_pay,tests/econ/test_pay.c,aicn-coord aicn))
 # kill -9 during settlement: a driver settling tasks through a real coordinator, killed by a script.
 $(eval $(call aicn_link,$(B)/bin/aicn-pay-driver,tests/econ/pay_driver.c,aicn-coord aicn))

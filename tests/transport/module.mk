@@ -16,7 +16,7 @@ TEST_SCRIPTS += tests/transport/outbox_kill9.sh
 TEST_SCRIPTS += tests/transport/hostile_frames.sh
 TEST_SCRIPTS += tests/transport/conns_2000.sh
 TEST_SCRIPTS += tests/transport/testssl.sh
-TRANSPORT_FUZZ_SRCS := lib/frame.c lib/proto.c lib/canon.c lib/hash.c
+TRANSPORT_FUZZ_SRCS := lib/frame.c lib/proto.c lib/canon.c lib/hash.c lib/hex.c
 $(eval $(call aicn_fuzz,fuzz_frame,tests/transport/fuzz_frame.c $(TRANSPORT_FUZZ_SRCS)))
 $(eval $(call aicn_fuzz,fuzz_proto,tests/transport/fuzz_proto.c $(TRANSPORT_FUZZ_SRCS)))
 BENCHES += tests/bench/transport.sh
@@ -24,4 +24,4 @@ TEST_SCRIPTS += tests/transport/openssl_ca.sh
 $(eval $(call aicn_link,$(B)/bin/aicn-tls-records,tests/transport/tls_records.c,aicn))
 BINS += $(B)/bin/aicn-tls-records
 TEST_SCRIPTS += tests/transport/tls_records.sh
-$(eval $(call aicn_fuzz,fuzz_tls_records,tests/transport/fuzz_tls_records.c lib/tls.c lib/key.c lib/hash.c lib/fileio.c))
+$(eval $(call aicn_fuzz,fuzz_tls_records,tests/transport/fuzz_tls_records.c lib/tls.c lib/key.c lib/hash.c lib/hex.c lib/fileio.c))
