@@ -12,7 +12,7 @@ PKG_PROGS := $(PKG_AGENT_PROGS) $(PKG_COORD_PROGS) $(PKG_CLI_PROGS)
 pkg_man_section = $(if $(filter aicnctl,$(1)),1,8)
 PKG_MANS := $(foreach p,$(PKG_PROGS),$(B)/man/$(p).$(call pkg_man_section,$(p)))
 # programs without a --version flag get the release number from include/aicn/version.h
-PKG_NO_VERSION_FLAG := aicn-sandbox
+PKG_NO_VERSION_FLAG :=
 
 # A --help laid out like a man page (NAME, SYNOPSIS, OPTIONS ... headings) goes through
 # manstyle-help.awk first, and its NAME line becomes the page's name.

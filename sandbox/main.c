@@ -2,6 +2,7 @@
 #include <aicn/log.h>
 #include <aicn/meter.h>
 #include <aicn/sandbox.h>
+#include <aicn/version.h>
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -19,6 +20,7 @@ static const char usage_text[] =
 	"usage: aicn-sandbox run [OPTIONS] IMAGE [-- COMMAND [ARG...]]\n"
 	"       aicn-sandbox unpack [--cache DIR] IMAGE\n"
 	"       aicn-sandbox policy\n"
+	"       aicn-sandbox --version | --help\n"
 	"\n"
 	"Run one container task the way aicn-agent runs renters' tasks: user, pid, mount,\n"
 	"net, uts, ipc and cgroup namespaces; task root mapped to host ids %u..%u (never\n"
@@ -69,6 +71,7 @@ static const char usage_text[] =
 	"exit status: the task's own exit status; 128+N if killed by signal N; 124 timeout;\n"
 	"137 OOM kill; 130 cancelled; 141 output limit; 125 the sandbox could not run it.\n"
 	"\n"
+	"--version (or -V) prints \"aicn-sandbox VERSION\".\n"
 	"unpack prints the image's rootfs path and digest as JSON (unpacking it if needed).\n"
 	"policy prints the seccomp table: every named syscall and what it gets; any syscall\n"
 	"not listed returns ENOSYS.\n"
@@ -631,6 +634,10 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
 		usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "-V") == 0 || strcmp(argv[1], "--version") == 0) {
+		printf("aicn-sandbox %s\n", AICN_VERSION);
 		return 0;
 	}
 	if (strcmp(argv[1], "run") == 0)
