@@ -372,8 +372,8 @@ static void remove_created(struct cg *cg, int created_v2, const int created_v1[C
 		rmdir(cg->v2_path);
 }
 
-static int cg_make(const struct cg_host *host, const char *parent, const char *name, int want_v1,
-		   int create, struct cg **ret_cg)
+static int cg_make(const struct cg_host *host, const char *parent, const char *name,
+		   unsigned v1_mask, int create, struct cg **ret_cg)
 {
 	struct cg *cg;
 	int created_v2 = 0, created_v1[CG_V1_N] = {0};
@@ -410,7 +410,7 @@ static int cg_make(const struct cg_host *host, const char *parent, const char *n
 	r = cg_id_of_path(cg->v2_path, &cg->id);
 	if (r < 0)
 		goto fail;
-	if (want_v1 && host->layout == CG_LAYOUT_HYBRID) {
+	if (v1_mask && host->layout == CG_LAYOUT_HYBRID) {
 		/*
 		 * v1 cpuacct and freezer only where the v2 cgroup cannot stand in for them
 		 * (cpu.stat, cgroup.kill): every v1 cgroup costs a mkdir and an rmdir per task.
@@ -421,8 +421,8 @@ static int cg_make(const struct cg_host *host, const char *parent, const char *n
 		for (int c = 0; c < CG_V1_N; c++) {
 			int shared = 0;
 
-			if (!host->v1_mount[c][0] || (c == CG_V1_CPUACCT && v2_cpu_stat) ||
-			    (c == CG_V1_FREEZER && v2_kill))
+			if (!(v1_mask & (1u << c)) || !host->v1_mount[c][0] ||
+			    (c == CG_V1_CPUACCT && v2_cpu_stat) || (c == CG_V1_FREEZER && v2_kill))
 				continue;
 			cg->v1_path[c] = join(host->v1_mount[c], host->v1_self[c], parent, name);
 			if (!cg->v1_path[c]) {
@@ -458,13 +458,19 @@ fail:
 int cg_create(const struct cg_host *host, const char *parent, const char *name, int want_v1,
 	      struct cg **ret_cg)
 {
-	return cg_make(host, parent, name, want_v1, 1, ret_cg);
+	return cg_make(host, parent, name, want_v1 ? CG_V1_ALL : 0, 1, ret_cg);
+}
+
+int cg_create_v1(const struct cg_host *host, const char *parent, const char *name, unsigned v1_mask,
+		 struct cg **ret_cg)
+{
+	return cg_make(host, parent, name, v1_mask & CG_V1_ALL, 1, ret_cg);
 }
 
 int cg_open(const struct cg_host *host, const char *parent, const char *name, int want_v1,
 	    struct cg **ret_cg)
 {
-	return cg_make(host, parent, name, want_v1, 0, ret_cg);
+	return cg_make(host, parent, name, want_v1 ? CG_V1_ALL : 0, 0, ret_cg);
 }
 
 int cg_host_make_room(const struct cg_host *host, const char *leaf)

@@ -56,6 +56,14 @@ int cg_host_detect(struct cg_host *ret_host);
  */
 int cg_create(const struct cg_host *host, const char *parent, const char *name, int want_v1,
 	      struct cg **ret_cg);
+/*
+ * The same with the v1 hierarchies chosen: bit (1u << CG_V1_x) of v1_mask for each
+ * one wanted (CG_V1_ALL: what cg_create's want_v1 gives).  Every v1 cgroup costs a
+ * mkdir and an rmdir: a task without a CPU limit needs no v1 cpu cgroup.
+ */
+#define CG_V1_ALL ((1u << CG_V1_N) - 1)
+int cg_create_v1(const struct cg_host *host, const char *parent, const char *name, unsigned v1_mask,
+		 struct cg **ret_cg);
 /* Open an existing one (re-adoption after a restart). */
 int cg_open(const struct cg_host *host, const char *parent, const char *name, int want_v1,
 	    struct cg **ret_cg);
