@@ -24,6 +24,38 @@ static int family_allowed(int af)
 	return af == AF_UNIX || af == AF_INET || af == AF_INET6 || af == AF_NETLINK;
 }
 
+/*
+ * The largest aligned power-of-two block starting at v whose values in [v, hi] all
+ * satisfy denied(): a rule "(arg & ~(size - 1)) == v" covers it at once.  Sixty rules of
+ * one value each made the socket checks most of the filter, and the kernel compiles
+ * every instruction of it at each task start.
+ */
+static unsigned block_at(unsigned v, unsigned hi, int (*denied)(unsigned))
+{
+	unsigned size = 1;
+
+	for (;;) {
+		unsigned next = size * 2, ok = v % next == 0 && v + next - 1 <= hi;
+
+		for (unsigned x = v; ok && x < v + next; x++)
+			ok = denied(x);
+		if (!ok)
+			return size;
+		size = next;
+	}
+}
+
+static int family_denied(unsigned af)
+{
+	return !family_allowed((int)af);
+}
+
+/* raw and packet-like types of inet sockets (SOCK_RAW and above, but SOCK_SEQPACKET) */
+static int inet_type_denied(unsigned t)
+{
+	return t >= SOCK_RAW && t != SOCK_SEQPACKET;
+}
+
 static int add_arg_rules(scmp_filter_ctx ctx, const char *name)
 {
 	const uint32_t eperm = SCMP_ACT_ERRNO(EPERM);
@@ -53,17 +85,19 @@ static int add_arg_rules(scmp_filter_ctx ctx, const char *name)
 						     SCMP_A0(SCMP_CMP_EQ, AF_INET6),
 						     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, types[i]));
 		}
-		/* raw and packet-type sockets of inet families */
-		for (int t = SOCK_RAW; r == 0 && t <= 15; t++) {
-			if (t == SOCK_SEQPACKET)
+		/* raw and packet-type sockets of inet families: the type's low 4 bits */
+		for (unsigned t = SOCK_RAW, n; r == 0 && t <= 15; t += n) {
+			n = inet_type_denied(t) ? block_at(t, 15, inet_type_denied) : 1;
+			if (!inet_type_denied(t))
 				continue;
 			r = seccomp_rule_add(ctx, eperm, SCMP_SYS(socket), 2,
 					     SCMP_A0(SCMP_CMP_EQ, AF_INET),
-					     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, t));
+					     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf & ~(n - 1), t));
 			if (r == 0)
-				r = seccomp_rule_add(ctx, eperm, SCMP_SYS(socket), 2,
-						     SCMP_A0(SCMP_CMP_EQ, AF_INET6),
-						     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, t));
+				r = seccomp_rule_add(
+					ctx, eperm, SCMP_SYS(socket), 2,
+					SCMP_A0(SCMP_CMP_EQ, AF_INET6),
+					SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf & ~(n - 1), t));
 		}
 		if (r == 0)
 			r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 2,
@@ -73,14 +107,25 @@ static int add_arg_rules(scmp_filter_ctx ctx, const char *name)
 			r = seccomp_rule_add(ctx, eperm, SCMP_SYS(socket), 2,
 					     SCMP_A0(SCMP_CMP_EQ, AF_NETLINK),
 					     SCMP_A2(SCMP_CMP_GT, NETLINK_ROUTE));
-		/* every other family: AF_PACKET, AF_ALG, AF_VSOCK, AF_KEY, bluetooth ... */
-		for (int af = 0; r == 0 && af < 64; af++)
-			if (!family_allowed(af))
-				r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT),
-						     SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, af));
+		/*
+		 * every other family: AF_PACKET, AF_ALG, AF_VSOCK, AF_KEY, bluetooth ...
+		 * as aligned blocks up to the last allowed family, then all above it
+		 */
+		unsigned last = 0;
+
+		for (unsigned af = 0; af < 64; af++)
+			if (family_allowed((int)af))
+				last = af;
+		for (unsigned af = 0, n; r == 0 && af <= last; af += n) {
+			n = family_denied(af) ? block_at(af, last, family_denied) : 1;
+			if (family_denied(af))
+				r = seccomp_rule_add(
+					ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1,
+					SCMP_A0(SCMP_CMP_MASKED_EQ, ~(uint64_t)(n - 1), af));
+		}
 		if (r == 0)
 			r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1,
-					     SCMP_A0(SCMP_CMP_GE, 64));
+					     SCMP_A0(SCMP_CMP_GE, last + 1));
 	} else if (strcmp(name, "ioctl") == 0) {
 		/* the command is an unsigned int: compare the low 32 bits only */
 		r = seccomp_rule_add(ctx, eperm, SCMP_SYS(ioctl), 1,
