@@ -6,14 +6,12 @@
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/sched.h>
-#include <net/if.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -56,6 +54,7 @@ struct child_args {
 	uid_t uid;
 	gid_t gid;
 	int stdin_fd, out_w, err_w, sync_r, status_w;
+	int netns_fd;	     /* a network namespace made beforehand (netns.c), or -1 */
 	int v1_fds[CG_V1_N]; /* open v1 `tasks` files the child joins itself (hybrid hosts) */
 	int n_v1;	     /* how many */
 	const struct sock_fprog *prog;
@@ -240,16 +239,17 @@ static void child_mounts(const struct child_args *a)
 
 static void child_net(const struct child_args *a)
 {
-	struct ifreq ifr = {0};
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int r;
 
-	if (fd < 0)
-		child_fail(a, "socket for loopback", errno);
-	memcpy(ifr.ifr_name, "lo", 3);
-	CHECK_SYS(a, ioctl(fd, SIOCGIFFLAGS, &ifr), "get loopback flags");
-	ifr.ifr_flags |= IFF_UP;
-	CHECK_SYS(a, ioctl(fd, SIOCSIFFLAGS, &ifr), "bring loopback up");
-	close(fd);
+	if (a->netns_fd >= 0) {
+		/* made beforehand, loopback up already */
+		CHECK_SYS(a, setns(a->netns_fd, CLONE_NEWNET), "join the task's network namespace");
+		close(a->netns_fd);
+		return;
+	}
+	r = sbx_loopback_up();
+	if (r < 0)
+		child_fail(a, "bring loopback up", -r);
 }
 
 static void child_creds(const struct child_args *a)
@@ -263,9 +263,14 @@ static void child_creds(const struct child_args *a)
 				SECBIT_KEEP_CAPS_LOCKED | SECBIT_NO_CAP_AMBIENT_RAISE |
 				SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED),
 		  "set securebits");
-	for (int cap = 0; cap <= 63; cap++)
-		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+	/* capabilities are numbered densely: the first EINVAL is past the last one */
+	for (int cap = 0; cap <= 63; cap++) {
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0)
+			continue;
+		if (errno != EINVAL)
 			child_fail(a, "drop the bounding set", errno);
+		break;
+	}
 	CHECK_SYS(a, prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0),
 		  "clear ambient caps");
 	CHECK_SYS(a, setresgid(a->gid, a->gid, a->gid), "setresgid");
@@ -319,13 +324,13 @@ static _noreturn_ void child_main(struct child_args *a)
 			child_fail(a, "join the task's v1 cgroups", errno);
 		close(a->v1_fds[i]);
 	}
+	child_net(a);
 	umask(0);
 	CHECK_SYS(a, dup2(a->stdin_fd, 0), "stdin");
 	CHECK_SYS(a, dup2(a->out_w, 1), "stdout");
 	CHECK_SYS(a, dup2(a->err_w, 2), "stderr");
 	child_mounts(a);
 	CHECK_SYS(a, sethostname(a->hostname, c_strlen(a->hostname)), "sethostname");
-	child_net(a);
 	CHECK_SYS(a, setsid(), "setsid");
 	CHECK_SYS(a, setrlimit(RLIMIT_CORE, &(struct rlimit){0, 0}), "RLIMIT_CORE");
 	CHECK_SYS(a, setrlimit(RLIMIT_NOFILE, &a->nofile), "RLIMIT_NOFILE");
@@ -617,9 +622,12 @@ static int task_cgroup(const struct sbx_config *cfg, struct sbx_task *t, struct 
 			t->cg->v1_path[i] =
 				cfg->cg->v1_path[i] ? strdup(cfg->cg->v1_path[i]) : NULL;
 	} else {
+		/* v1 cpu only for a CPU limit: the task joins no v1 cgroup it does not need */
+		unsigned v1 = CG_V1_ALL & ~(t->lim.cores > 0 ? 0u : 1u << CG_V1_CPU);
+
 		snprintf(name, sizeof(name), "sbx-%d-%u", (int)getpid(), atomic_fetch_add(&seq, 1));
-		r = cg_create(cfg->host, cfg->cg_parent, name,
-			      cfg->host->layout == CG_LAYOUT_HYBRID, &t->cg);
+		r = cg_create_v1(cfg->host, cfg->cg_parent, name,
+				 cfg->host->layout == CG_LAYOUT_HYBRID ? v1 : 0, &t->cg);
 		if (r < 0)
 			return sbx_fail(err, r, "cannot create the task cgroup %s: %s", name,
 					strerror(-r));
@@ -634,9 +642,10 @@ static int task_cgroup(const struct sbx_config *cfg, struct sbx_task *t, struct 
 	}
 	cl.memory_bytes = t->lim.memory_bytes;
 	cl.pids = t->lim.pids;
-	if (cg_oom_kills(t->cg, &t->oom_before) < 0)
+	/* a cgroup we just made has used nothing yet; a given one may have */
+	if (!t->own_cg && cg_oom_kills(t->cg, &t->oom_before) < 0)
 		t->oom_before = 0;
-	if (cg_cpu_usage_ns(t->cg, &t->cpu_before) < 0)
+	if (!t->own_cg && cg_cpu_usage_ns(t->cg, &t->cpu_before) < 0)
 		t->cpu_before = 0;
 	*ret_cl = cl;
 	return 0;
@@ -738,8 +747,17 @@ int sbx_task_start(const struct sbx_config *cfg, struct sbx_task **ret_task, str
 	a.sync_r = syncp[0];
 	a.status_w = statp[1];
 
-	ca.flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC |
-		   CLONE_PIDFD;
+	ca.flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_PIDFD;
+	a.netns_fd = -1;
+	if (cfg->netns) {
+		a.netns_fd = sbx_netns_fd(cfg->netns, err);
+		if (a.netns_fd < 0) {
+			r = a.netns_fd;
+			goto out_pipes;
+		}
+	} else {
+		ca.flags |= CLONE_NEWNET;
+	}
 	ca.pidfd = (uint64_t)(uintptr_t)&pidfd;
 	ca.exit_signal = SIGCHLD;
 	/* born in the task's v2 cgroup: the meter sees it from its first instruction */
@@ -917,8 +935,14 @@ int sbx_task_wait(struct sbx_task *t, struct sbx_result *ret)
 				t->reaped = 1;
 				t->status = si.si_code == CLD_EXITED ? (si.si_status & 0xff) << 8
 								     : (si.si_status & 0x7f);
-				/* the namespace's init is gone; make sure nothing else is left */
-				(void)cg_kill(t->cg);
+				/*
+				 * The namespace's init is gone, and the kernel reaps every
+				 * process of its pid namespace before we can reap init: a
+				 * cgroup of our own holds nothing more (cg_destroy checks
+				 * again); a given one is killed here to be sure.
+				 */
+				if (!t->own_cg)
+					(void)cg_kill(t->cg);
 			}
 		}
 	}

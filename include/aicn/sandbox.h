@@ -69,6 +69,16 @@ struct sbx_limits {
 	uint64_t fsize_bytes;  /* RLIMIT_FSIZE; 0 = 1 GiB */
 };
 
+/*
+ * A task's network namespace (loopback only, up), made on a thread of its own: the
+ * ~0.5 ms the kernel takes to set one up overlaps whatever the caller does before
+ * sbx_task_start (opening the image, creating cgroups).  Start it first, give it as
+ * cfg->netns, free it after sbx_task_start; one per task, never shared.
+ */
+struct sbx_netns;
+int sbx_netns_start(struct sbx_netns **ret_ns);
+struct sbx_netns *sbx_netns_free(struct sbx_netns *ns);
+
 struct sbx_config {
 	const char *rootfs;	  /* directory to pivot_root into (mounted read-only) */
 	char *const *argv;	  /* command, argv[0] looked up in the task's PATH */
@@ -78,6 +88,7 @@ struct sbx_config {
 	const char *hostname;	  /* NULL = "aicn" */
 	const char *work_dir;	  /* host directory bound at /work; NULL = private tmpfs */
 	int net_loopback;	  /* 1: private net namespace with lo up (the only mode) */
+	struct sbx_netns *netns;  /* made by sbx_netns_start; NULL = made by clone3 */
 	int stdin_fd;		  /* host fd given as stdin; -1 = /dev/null */
 	int stdout_fd;		  /* host fd the task's stdout is copied to; -1 = discard */
 	int stderr_fd;		  /* same for stderr */
