@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <linux/sched.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -19,6 +20,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -311,9 +313,14 @@ out:
 	return r;
 }
 
-/* In the forked child: never returns; failures go to the parent through errpipe. */
+/*
+ * In the forked child: never returns; failures go to the parent through errpipe.
+ * born_in_v2: the child was born in the task's v2 cgroup (CLONE_INTO_CGROUP) and only
+ * joins the v1 ones, through `tasks` (cg_join_v1_self: no RCU grace period per
+ * hierarchy, as a pid written to cgroup.procs by cg_attach costs).
+ */
 static _noreturn_ void run_task(const struct task_spec *s, int dirfd, const char *task_dir,
-				int errpipe)
+				int errpipe, bool born_in_v2)
 {
 	sigset_t all;
 	int fd, e;
@@ -327,7 +334,7 @@ static _noreturn_ void run_task(const struct task_spec *s, int dirfd, const char
 		goto fail;
 	stage = "joining the task cgroup";
 	if (s->cg) {
-		e = cg_attach(s->cg, getpid());
+		e = born_in_v2 ? cg_join_v1_self(s->cg) : cg_attach(s->cg, getpid());
 		if (e < 0) {
 			errno = -e;
 			goto fail;
@@ -534,6 +541,34 @@ static int arm(int tfd, uint64_t ms)
 	return timerfd_settime(tfd, 0, &it, NULL) < 0 ? -errno : 0;
 }
 
+/*
+ * fork(), but with a task cgroup the child is born in its v2 cgroup (clone3
+ * CLONE_INTO_CGROUP), so it joins only the v1 ones itself.  Kernels without
+ * CLONE_INTO_CGROUP get a plain fork and cg_attach.
+ */
+static pid_t fork_task(const struct task_spec *s, bool *ret_born_in_v2)
+{
+	struct clone_args ca = {.exit_signal = SIGCHLD};
+	_cleanup_close_ int cgfd = -1;
+	long pid;
+
+	*ret_born_in_v2 = false;
+	if (s->cg && s->cg->v2_path)
+		cgfd = open(s->cg->v2_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cgfd >= 0) {
+		ca.flags = CLONE_INTO_CGROUP;
+		ca.cgroup = (uint64_t)cgfd;
+		pid = syscall(SYS_clone3, &ca, sizeof(ca));
+		if (pid >= 0) {
+			*ret_born_in_v2 = true; /* for the child (0) and the parent alike */
+			return (pid_t)pid;
+		}
+		if (errno != ENOSYS && errno != E2BIG && errno != EINVAL)
+			return -1;
+	}
+	return fork();
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -546,7 +581,7 @@ int main(int argc, char **argv)
 	struct sup_status st = {0};
 	_cleanup_close_ int dirfd = -1, sfd = -1, tfd = -1;
 	enum stop_reason stop = STOP_NONE;
-	bool killing = false;
+	bool killing = false, born_in_v2 = false;
 	int status_fd = -1, c, r, errp[2], wstatus = 0;
 	const char *task_dir, *why = "";
 	char errbuf[SUP_ERROR_MAX] = "";
@@ -645,10 +680,10 @@ int main(int argc, char **argv)
 
 	st.started_realtime_ns = clock_ns(CLOCK_REALTIME);
 	st.started_boottime_ns = clock_ns(CLOCK_BOOTTIME);
-	pid = fork();
+	pid = fork_task(&spec, &born_in_v2);
 	if (pid == 0) {
 		close(errp[0]);
-		run_task(&spec, dirfd, task_dir, errp[1]);
+		run_task(&spec, dirfd, task_dir, errp[1], born_in_v2);
 	}
 	close(errp[1]);
 	if (pid < 0) {

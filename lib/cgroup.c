@@ -536,6 +536,25 @@ int cg_attach(const struct cg *cg, pid_t pid)
 	return write_file(cg->v2_path, "cgroup.procs", buf);
 }
 
+int cg_join_v1_self(const struct cg *cg)
+{
+	for (int c = 0; c < CG_V1_N; c++) {
+		int shared = 0, r;
+
+		if (!cg->v1_path[c])
+			continue;
+		for (int d = 0; d < c; d++)
+			if (cg->v1_path[d] && strcmp(cg->v1_path[d], cg->v1_path[c]) == 0)
+				shared = 1;
+		if (shared)
+			continue;
+		r = write_file(cg->v1_path[c], "tasks", "0");
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 /* ---- limits ------------------------------------------------------------ */
 
 static int swap_active(void)

@@ -64,6 +64,14 @@ int cg_create(const struct cg_host *host, const char *parent, const char *name, 
 #define CG_V1_ALL ((1u << CG_V1_N) - 1)
 int cg_create_v1(const struct cg_host *host, const char *parent, const char *name, unsigned v1_mask,
 		 struct cg **ret_cg);
+/*
+ * Move the calling thread into cg's v1 cgroups (hybrid hosts; nothing on pure v2) by
+ * writing "0" to each hierarchy's `tasks` file: unlike a pid written to cgroup.procs
+ * (cg_attach), that takes no cgroup_threadgroup_rwsem for writing, whose RCU grace
+ * period costs 2-36 ms per hierarchy.  A single-threaded process moves whole.  The v2
+ * cgroup is not joined here: be born in it (clone3 CLONE_INTO_CGROUP).
+ */
+int cg_join_v1_self(const struct cg *cg);
 /* Open an existing one (re-adoption after a restart). */
 int cg_open(const struct cg_host *host, const char *parent, const char *name, int want_v1,
 	    struct cg **ret_cg);
