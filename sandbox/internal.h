@@ -144,9 +144,10 @@ int sbx_open_in_root(int dirfd, const char *path, int flags);
 /* Ensure the directories the sandbox mounts on exist in a rootfs (proc, dev, tmp, work). */
 int sbx_rootfs_mountpoints(int rootfs_fd, uid_t owner, struct sbx_err *err);
 
-/* Network namespaces (netns.c): bring lo up in ours; the fd of a started one, or an error. */
+/* Namespaces made ahead (prens.c): bring lo up in ours; the fds of started ones. */
 int sbx_loopback_up(void);
-int sbx_netns_fd(struct sbx_netns *ns, struct sbx_err *err);
+int sbx_ns_fds(struct sbx_ns *ns, uint32_t id_base, int *ret_net, int *ret_user,
+	       struct sbx_err *err);
 
 /* Seccomp (seccomp.c): the compiled filter, valid after sbx_seccomp_prepare(). */
 struct sock_fprog;

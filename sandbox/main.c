@@ -481,9 +481,9 @@ static int cmd_run(int argc, char **argv)
 		rc = 2;
 		goto out;
 	}
-	/* the kernel sets the network namespace up while we open the image and make cgroups */
-	if (sbx_netns_start(&cfg.netns) < 0)
-		cfg.netns = NULL; /* then clone3 makes it */
+	/* the kernel sets the namespaces up while we open the image and make cgroups */
+	if (sbx_ns_start(0, &cfg.ns) < 0)
+		cfg.ns = NULL; /* then sbx_task_start makes them */
 	r = sbx_image_open(cache_dir(cache), argv[optind], &img, &err);
 	if (r < 0) {
 		log_err("%s: %s", argv[optind], err.msg[0] ? err.msg : strerror(-r));
@@ -551,7 +551,7 @@ static int cmd_run(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	r = sbx_task_start(&cfg, &task, &err);
-	cfg.netns = sbx_netns_free(cfg.netns);
+	cfg.ns = sbx_ns_free(cfg.ns);
 	if (r < 0) {
 		log_err("%s", err.msg[0] ? err.msg : strerror(-r));
 		goto out;
@@ -622,7 +622,7 @@ out:
 		meter_release(meter);
 	else
 		meter_free(meter);
-	sbx_netns_free(cfg.netns);
+	sbx_ns_free(cfg.ns);
 	free(extra_env);
 	free(env);
 	free(cmd);

@@ -16,6 +16,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -34,12 +35,12 @@
 #define DEF_NOFILE 1024
 #define DEF_FSIZE (1ull << 30)
 #define DEF_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define CHILD_STACK (256u << 10) /* the set-up child's stack (CLONE_VM), a guard page below */
 
-/* What the child reports through the status pipe (parent and child are one program). */
+/* What the child reports through the status pipe when setup fails (one program). */
 struct child_msg {
-	int stage; /* 0: ready for id maps; 1: failed */
-	int err;   /* errno of the failure */
-	char what[120];
+	int err;	/* errno of the failure */
+	char what[120]; /* the step that failed */
 };
 
 /* Everything the child needs, prepared before clone so it allocates nothing. */
@@ -53,8 +54,8 @@ struct child_args {
 	const char *path; /* PATH value for the lookup */
 	uid_t uid;
 	gid_t gid;
-	int stdin_fd, out_w, err_w, sync_r, status_w;
-	int netns_fd;	     /* a network namespace made beforehand (netns.c), or -1 */
+	int stdin_fd, out_w, err_w, status_w;
+	int net_fd, user_fd; /* namespaces made beforehand (prens.c) */
 	int v1_fds[CG_V1_N]; /* open v1 `tasks` files the child joins itself (hybrid hosts) */
 	int n_v1;	     /* how many */
 	const struct sock_fprog *prog;
@@ -121,7 +122,7 @@ static size_t c_strlen(const char *s)
 
 static _noreturn_ void child_fail(const struct child_args *a, const char *what, int err)
 {
-	struct child_msg m = {.stage = 1, .err = err};
+	struct child_msg m = {.err = err};
 	size_t n = c_strlen(what);
 
 	if (n >= sizeof(m.what))
@@ -237,21 +238,6 @@ static void child_mounts(const struct child_args *a)
 		  "remount the rootfs read-only");
 }
 
-static void child_net(const struct child_args *a)
-{
-	int r;
-
-	if (a->netns_fd >= 0) {
-		/* made beforehand, loopback up already */
-		CHECK_SYS(a, setns(a->netns_fd, CLONE_NEWNET), "join the task's network namespace");
-		close(a->netns_fd);
-		return;
-	}
-	r = sbx_loopback_up();
-	if (r < 0)
-		child_fail(a, "bring loopback up", -r);
-}
-
 static void child_creds(const struct child_args *a)
 {
 	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
@@ -273,8 +259,9 @@ static void child_creds(const struct child_args *a)
 	}
 	CHECK_SYS(a, prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0),
 		  "clear ambient caps");
-	CHECK_SYS(a, setresgid(a->gid, a->gid, a->gid), "setresgid");
-	CHECK_SYS(a, setresuid(a->uid, a->uid, a->uid), "setresuid");
+	/* raw: glibc's wrappers would signal what it thinks are our threads (the parent's) */
+	CHECK_SYS(a, (int)syscall(SYS_setresgid, a->gid, a->gid, a->gid), "setresgid");
+	CHECK_SYS(a, (int)syscall(SYS_setresuid, a->uid, a->uid, a->uid), "setresuid");
 	CHECK_SYS(a, (int)syscall(SYS_capset, &hdr, data), "drop capabilities");
 }
 
@@ -307,9 +294,6 @@ static void child_exec(const struct child_args *a)
 
 static _noreturn_ void child_main(struct child_args *a)
 {
-	struct child_msg ready = {.stage = 0};
-	char c;
-
 	/*
 	 * A dying parent takes the task along, setup included.  We were born in the
 	 * task's v2 cgroup (CLONE_INTO_CGROUP); on hybrid hosts we join the v1 ones
@@ -324,7 +308,9 @@ static _noreturn_ void child_main(struct child_args *a)
 			child_fail(a, "join the task's v1 cgroups", errno);
 		close(a->v1_fds[i]);
 	}
-	child_net(a);
+	/* made beforehand (prens.c), loopback up already */
+	CHECK_SYS(a, setns(a->net_fd, CLONE_NEWNET), "join the task's network namespace");
+	close(a->net_fd);
 	umask(0);
 	CHECK_SYS(a, dup2(a->stdin_fd, 0), "stdin");
 	CHECK_SYS(a, dup2(a->out_w, 1), "stdout");
@@ -335,13 +321,13 @@ static _noreturn_ void child_main(struct child_args *a)
 	CHECK_SYS(a, setrlimit(RLIMIT_CORE, &(struct rlimit){0, 0}), "RLIMIT_CORE");
 	CHECK_SYS(a, setrlimit(RLIMIT_NOFILE, &a->nofile), "RLIMIT_NOFILE");
 	CHECK_SYS(a, setrlimit(RLIMIT_FSIZE, &a->fsize), "RLIMIT_FSIZE");
-	CHECK_SYS(a, setgroups(0, NULL), "setgroups");
-	/* last namespace: from here on we own nothing but the user namespace */
-	CHECK_SYS(a, unshare(CLONE_NEWUSER), "user namespace");
-	if (write(a->status_w, &ready, sizeof(ready)) != sizeof(ready))
-		_exit(127);
-	if (read(a->sync_r, &c, 1) != 1)
-		_exit(127);
+	CHECK_SYS(a, (int)syscall(SYS_setgroups, 0, NULL), "setgroups");
+	/*
+	 * Last namespace, made beforehand with the id maps written (prens.c): from here
+	 * on we own nothing but the user namespace.
+	 */
+	CHECK_SYS(a, setns(a->user_fd, CLONE_NEWUSER), "join the task's user namespace");
+	close(a->user_fd);
 	/* now in every cgroup of the task: make it our cgroup root */
 	CHECK_SYS(a, unshare(CLONE_NEWCGROUP), "cgroup namespace");
 	child_creds(a);
@@ -357,34 +343,72 @@ static _noreturn_ void child_main(struct child_args *a)
 
 /* ---- parent side ---- */
 
-static int write_file(const char *path, const char *s)
+/*
+ * The set-up child shares our memory and we sleep until it has exec'd or died
+ * (CLONE_VM | CLONE_VFORK, as posix_spawn does): no page tables to copy for a child
+ * that only makes system calls, none to tear down at its exec, no copy-on-write faults
+ * for us afterwards.  clone3 has no glibc wrapper that switches stacks, so the child
+ * starts on its own stack here and calls fn(arg), which never returns.
+ */
+#if defined(__x86_64__)
+#define HAVE_CLONE3_VM 1
+static long clone3_vm(struct clone_args *ca, void (*fn)(void *), void *arg)
 {
-	_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
-	size_t n = strlen(s);
+	register void (*r12)(void *) __asm__("r12") = fn;
+	register void *r13 __asm__("r13") = arg;
+	long ret;
 
-	if (fd < 0)
-		return -errno;
-	if (write(fd, s, n) != (ssize_t)n)
-		return -errno;
-	return 0;
+	__asm__ volatile("syscall\n\t"
+			 "test %%rax, %%rax\n\t"
+			 "jnz 1f\n\t"
+			 "xor %%ebp, %%ebp\n\t"
+			 "mov %%r13, %%rdi\n\t"
+			 "call *%%r12\n\t"
+			 "ud2\n"
+			 "1:"
+			 : "=a"(ret)
+			 : "0"((long)SYS_clone3), "D"(ca), "S"(sizeof(*ca)), "r"(r12), "r"(r13)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+#endif
+
+static void child_entry(void *arg)
+{
+	child_main(arg);
 }
 
-static int set_id_maps(pid_t pid, uint32_t base)
+/* clone3 the set-up child; returns its pid (to the parent only) or -errno. */
+static long clone_child(struct clone_args *ca, struct child_args *a)
 {
-	char path[64], map[64];
-	int r;
+	long pid;
+#ifdef HAVE_CLONE3_VM
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	char *stack = mmap(NULL, CHILD_STACK + page, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 
-	snprintf(map, sizeof(map), "0 %u %u\n", base, SBX_ID_COUNT);
-	snprintf(path, sizeof(path), "/proc/%d/uid_map", (int)pid);
-	r = write_file(path, map);
-	if (r < 0)
-		return r;
-	snprintf(path, sizeof(path), "/proc/%d/setgroups", (int)pid);
-	r = write_file(path, "deny\n");
-	if (r < 0)
-		return r;
-	snprintf(path, sizeof(path), "/proc/%d/gid_map", (int)pid);
-	return write_file(path, map);
+	if (stack == MAP_FAILED)
+		return -errno;
+	if (mprotect(stack, page, PROT_NONE) < 0) {
+		pid = -errno;
+		munmap(stack, CHILD_STACK + page);
+		return pid;
+	}
+	ca->flags |= CLONE_VM | CLONE_VFORK;
+	ca->stack = (uint64_t)(uintptr_t)(stack + page);
+	ca->stack_size = CHILD_STACK;
+	pid = clone3_vm(ca, child_entry, a);
+	/* back here once the child exec'd or died: its stack is free */
+	munmap(stack, CHILD_STACK + page);
+	return pid;
+#else
+	pid = syscall(SYS_clone3, ca, sizeof(*ca));
+	if (pid < 0)
+		return -errno;
+	if (pid == 0)
+		child_entry(a);
+	return pid;
+#endif
 }
 
 /* Find NAME (or numeric id) in the rootfs's passwd/group file: field 3 of the matching line. */
@@ -579,6 +603,7 @@ struct sbx_task *sbx_task_free(struct sbx_task *task)
 }
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct sbx_task, sbx_task_free)
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct sbx_ns, sbx_ns_free)
 
 static void fill_defaults(struct sbx_limits *l)
 {
@@ -668,8 +693,9 @@ int sbx_task_start(const struct sbx_config *cfg, struct sbx_task **ret_task, str
 {
 	_cleanup_(sbx_task_freep) struct sbx_task *t = calloc(1, sizeof(*t));
 	struct child_args a = {0};
-	int outp[2] = {-1, -1}, errp[2] = {-1, -1}, syncp[2] = {-1, -1}, statp[2] = {-1, -1};
+	int outp[2] = {-1, -1}, errp[2] = {-1, -1}, statp[2] = {-1, -1};
 	_cleanup_close_ int devnull = -1, cgfd = -1;
+	_cleanup_(sbx_ns_freep) struct sbx_ns *own_ns = NULL;
 	static char *const def_env[] = {DEF_PATH, NULL};
 	struct clone_args ca = {0};
 	struct cg_limits cl = {0};
@@ -685,6 +711,13 @@ int sbx_task_start(const struct sbx_config *cfg, struct sbx_task **ret_task, str
 	t->pidfd = t->out_r = t->err_r = t->cancel_fd = -1;
 	if (!cfg->rootfs || !cfg->argv || !cfg->argv[0])
 		return sbx_fail(err, -EINVAL, "no rootfs or no command");
+	if (!cfg->ns) {
+		/* made while we create the cgroup */
+		r = sbx_ns_start(cfg->id_base, &own_ns);
+		if (r < 0)
+			return sbx_fail(err, r, "cannot start making the task's namespaces: %s",
+					strerror(-r));
+	}
 	t->lim = cfg->limits;
 	fill_defaults(&t->lim);
 	t->stdout_fd = cfg->stdout_fd;
@@ -729,6 +762,10 @@ int sbx_task_start(const struct sbx_config *cfg, struct sbx_task **ret_task, str
 		return r;
 	if (!t->cg || !t->cg->v2_path)
 		return sbx_fail(err, -EINVAL, "the task cgroup has no cgroup v2 path");
+	/* every limit in place before the task's process exists */
+	r = task_limits(t, &cl, err);
+	if (r < 0)
+		return r;
 
 	if (cfg->stdin_fd < 0) {
 		devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -737,27 +774,19 @@ int sbx_task_start(const struct sbx_config *cfg, struct sbx_task **ret_task, str
 	}
 	t->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (t->cancel_fd < 0 || pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
-	    pipe2(syncp, O_CLOEXEC) < 0 || pipe2(statp, O_CLOEXEC) < 0) {
+	    pipe2(statp, O_CLOEXEC) < 0) {
 		r = -errno;
 		goto out_pipes;
 	}
 	a.stdin_fd = cfg->stdin_fd >= 0 ? cfg->stdin_fd : devnull;
 	a.out_w = outp[1];
 	a.err_w = errp[1];
-	a.sync_r = syncp[0];
 	a.status_w = statp[1];
 
 	ca.flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_PIDFD;
-	a.netns_fd = -1;
-	if (cfg->netns) {
-		a.netns_fd = sbx_netns_fd(cfg->netns, err);
-		if (a.netns_fd < 0) {
-			r = a.netns_fd;
-			goto out_pipes;
-		}
-	} else {
-		ca.flags |= CLONE_NEWNET;
-	}
+	r = sbx_ns_fds(cfg->ns ? cfg->ns : own_ns, cfg->id_base, &a.net_fd, &a.user_fd, err);
+	if (r < 0)
+		goto out_pipes;
 	ca.pidfd = (uint64_t)(uintptr_t)&pidfd;
 	ca.exit_signal = SIGCHLD;
 	/* born in the task's v2 cgroup: the meter sees it from its first instruction */
@@ -774,46 +803,26 @@ int sbx_task_start(const struct sbx_config *cfg, struct sbx_task **ret_task, str
 		goto out_pipes;
 	}
 	t->start_ns = now_ns();
-	pid = syscall(SYS_clone3, &ca, sizeof(ca));
+	pid = clone_child(&ca, &a);
 	if (pid < 0) {
-		r = sbx_fail(err, -errno, "cannot create the task's namespaces: %m");
+		r = sbx_fail(err, (int)pid, "cannot create the task's namespaces: %s",
+			     strerror((int)-pid));
 		goto out_pipes;
 	}
-	if (pid == 0)
-		child_main(&a);
 
 	t->pid = (pid_t)pid;
 	t->pidfd = pidfd;
 	close_fd(&outp[1]);
 	close_fd(&errp[1]);
-	close_fd(&syncp[0]);
 	close_fd(&statp[1]);
 	t->out_r = outp[0];
 	t->err_r = errp[0];
 	outp[0] = errp[0] = -1;
 
 	close_v1_tasks(&a);
-	/*
-	 * Limits are written while the child sets up its mounts (it runs nothing of the
-	 * task's before the "m" below, which it gets only once they are all in place).
-	 */
-	r = task_limits(t, &cl, err);
-	if (r < 0)
-		goto out_kill;
+	/* the status pipe closes at the exec (O_CLOEXEC) or brings why setup failed */
 	n = read(statp[0], &msg, sizeof(msg));
-	if (n == sizeof(msg) && msg.stage == 0) {
-		r = set_id_maps(t->pid, cfg->id_base ? cfg->id_base : SBX_ID_BASE);
-		if (r < 0) {
-			sbx_fail(err, r, "cannot write the task's id maps: %s", strerror(-r));
-			goto out_kill;
-		}
-		if (write(syncp[1], "m", 1) != 1) {
-			r = -EIO;
-			goto out_kill;
-		}
-		n = read(statp[0], &msg, sizeof(msg));
-	}
-	if (n == sizeof(msg) && msg.stage == 1) {
+	if (n == sizeof(msg)) {
 		t->setup_failed = 1;
 		msg.what[sizeof(msg.what) - 1] = '\0';
 		snprintf(t->setup_error, sizeof(t->setup_error), "%s: %s", msg.what,
@@ -822,21 +831,16 @@ int sbx_task_start(const struct sbx_config *cfg, struct sbx_task **ret_task, str
 		t->setup_failed = 1;
 		snprintf(t->setup_error, sizeof(t->setup_error), "sandbox setup died");
 	}
-	close_fd(&syncp[1]);
 	close_fd(&statp[0]);
 	*ret_task = TAKE_PTR(t);
 	return 0;
 
-out_kill:
-	kill(t->pid, SIGKILL);
 out_pipes:
 	close_v1_tasks(&a);
 	close_fd(&outp[0]);
 	close_fd(&outp[1]);
 	close_fd(&errp[0]);
 	close_fd(&errp[1]);
-	close_fd(&syncp[0]);
-	close_fd(&syncp[1]);
 	close_fd(&statp[0]);
 	close_fd(&statp[1]);
 	return r;

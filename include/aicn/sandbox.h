@@ -70,14 +70,16 @@ struct sbx_limits {
 };
 
 /*
- * A task's network namespace (loopback only, up), made on a thread of its own: the
- * ~0.5 ms the kernel takes to set one up overlaps whatever the caller does before
- * sbx_task_start (opening the image, creating cgroups).  Start it first, give it as
- * cfg->netns, free it after sbx_task_start; one per task, never shared.
+ * A task's network namespace (loopback only, up) and user namespace (ids mapped from
+ * id_base; 0 = SBX_ID_BASE), made on a thread of their own: the ~0.5 ms the kernel takes
+ * to set up a network namespace overlaps whatever the caller does before sbx_task_start
+ * (opening the image, creating cgroups).  Start them first, give them as cfg->ns, free
+ * them after sbx_task_start; one per task, never shared.  Without cfg->ns,
+ * sbx_task_start makes its own the same way.
  */
-struct sbx_netns;
-int sbx_netns_start(struct sbx_netns **ret_ns);
-struct sbx_netns *sbx_netns_free(struct sbx_netns *ns);
+struct sbx_ns;
+int sbx_ns_start(uint32_t id_base, struct sbx_ns **ret_ns);
+struct sbx_ns *sbx_ns_free(struct sbx_ns *ns);
 
 struct sbx_config {
 	const char *rootfs;	  /* directory to pivot_root into (mounted read-only) */
@@ -88,7 +90,7 @@ struct sbx_config {
 	const char *hostname;	  /* NULL = "aicn" */
 	const char *work_dir;	  /* host directory bound at /work; NULL = private tmpfs */
 	int net_loopback;	  /* 1: private net namespace with lo up (the only mode) */
-	struct sbx_netns *netns;  /* made by sbx_netns_start; NULL = made by clone3 */
+	struct sbx_ns *ns;	  /* made by sbx_ns_start; NULL = sbx_task_start makes them */
 	int stdin_fd;		  /* host fd given as stdin; -1 = /dev/null */
 	int stdout_fd;		  /* host fd the task's stdout is copied to; -1 = discard */
 	int stderr_fd;		  /* same for stderr */
