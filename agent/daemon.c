@@ -51,7 +51,7 @@
 #define LOGTICK_EVERY_MS 5000	     /* meterlog_tick: heartbeats, checkpoints */
 #define RESULT_RETRY_MS 2000	     /* TASK_RESULT again after ERROR record_missing */
 #define RESULT_RETRIES_MAX 60	     /* then the task is given up */
-#define SETTLE_MS 1000		     /* meter_settle after a task's cgroup emptied */
+#define SETTLE_MS 12000		     /* meter_settle (a worker thread) after the cgroup emptied */
 #define OUTBOX_MAX 100000	     /* records pending at most */
 #define IMAGE_BLOB_MAX (64ULL << 30) /* bytes of an image archive accepted */
 #define HTTP_REQ_MAX 4096	     /* bytes of a /metrics request */
