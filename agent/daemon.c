@@ -1406,8 +1406,8 @@ static void task_ended(struct task *t)
 
 /*
  * A worker thread: wait until the meter has committed the task's last threads
- * (the kernel frees a dead thread one RCU grace period after it is reaped,
- * ~15 ms here), then read its final figures.
+ * (within a tick of their final switch-out, or when the kernel frees them if
+ * the meter's "dying" map was full), then read its final figures.
  */
 static void settle_work(void *ud)
 {

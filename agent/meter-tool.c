@@ -26,7 +26,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON, cJSON_Delete);
 #define EXIT_TOOL 125	    /* aicn-meter itself failed (as env(1), timeout(1)) */
 #define EXIT_CANNOT_RUN 126 /* the command was found but could not be executed */
 #define EXIT_NOT_FOUND 127  /* the command was not found */
-#define SETTLE_MS 12000	    /* lazy RCU may hold a dead thread's free back up to 10 s */
+#define SETTLE_MS 12000 /* a thread past a full "dying" map waits for its free (lazy RCU: 10 s) */
 
 #ifndef CLONE_INTO_CGROUP
 #define CLONE_INTO_CGROUP 0x200000000ULL

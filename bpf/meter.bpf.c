@@ -23,8 +23,9 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-#define PF_EXITING                                                                                 \
-	0x00000004 /* include/linux/sched.h: set in do_exit() before sched_process_exit */
+/* include/linux/sched.h */
+#define PF_EXITING 0x00000004 /* task->flags: set in do_exit() before sched_process_exit */
+#define TASK_DEAD 0x80	      /* task->__state: set by do_task_dead() for the final switch */
 
 /* Tracked cgroup id -> figures of its ended threads and its process/net counters. */
 struct {
@@ -65,6 +66,32 @@ struct {
 	__type(key, __u32);
 	__type(value, struct meter_cpuclock);
 } cpuclock SEC(".maps");
+
+/*
+ * An exited thread whose final switch-out has not been seen yet: its
+ * accounting moved here from its task storage at exit.  A sweep (reap_one) or
+ * the kernel freeing it (meter_free), whichever comes first, commits it.
+ */
+struct meter_dying {
+	__u64 task;    /* task_struct address: read by sweeps only while we hold this entry */
+	__u64 cg;      /* tracked cgroup id; 0 once committed (whoever swaps it out commits) */
+	__u64 cpu0;    /* se.sum_exec_runtime at exit (already counted) */
+	__u64 wait0;   /* sched_info.run_delay at exit */
+	__u64 nvcsw0;  /* nvcsw at exit */
+	__u64 nivcsw0; /* nivcsw at exit */
+};
+
+/*
+ * Task address -> exited thread.  The task cannot be freed while its entry is
+ * here with cg set: meter_free runs before the kernel frees it and takes the
+ * entry first.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, METER_MAX_DYING);
+	__type(key, __u64);
+	__type(value, struct meter_dying);
+} dying SEC(".maps");
 
 static __always_inline struct meter_globals *get_globals(void)
 {
@@ -203,13 +230,69 @@ static __always_inline struct meter_task *reconcile(struct task_struct *p, struc
 	return t;
 }
 
+/* Add a dead, switched-out thread's figures since exit to its cgroup. */
+static __always_inline void commit_dying(struct meter_dying *d, __u64 cpu, __u64 wait, __u64 nv,
+					 __u64 niv)
+{
+	struct meter_cg_stats *st;
+	__u64 cg = __sync_lock_test_and_set(&d->cg, 0);
+
+	if (!cg)
+		return; /* the other committer got there first */
+	st = bpf_map_lookup_elem(&tracked, &cg);
+	if (!st)
+		return; /* untracked meanwhile */
+	__sync_fetch_and_add(&st->threads_ending, 1);
+	__sync_fetch_and_add(&st->cpu_ns, cpu - d->cpu0);
+	__sync_fetch_and_add(&st->rq_wait_ns, wait - d->wait0);
+	__sync_fetch_and_add(&st->vol_switches, nv - d->nvcsw0);
+	__sync_fetch_and_add(&st->invol_switches, niv - d->nivcsw0);
+	__sync_fetch_and_add(&st->threads_live, -1);
+	__sync_fetch_and_add(&st->threads_ended, 1);
+}
+
+/*
+ * A sweep: commit one exited thread if its final switch-out is done.  The task
+ * is read by address: it is alive while its entry holds cg (meter_free, which
+ * runs before the kernel frees a task, swaps cg out first), and what is read
+ * before winning the swap was read while it was alive.
+ */
+static long reap_one(struct bpf_map *map, __u64 *key, struct meter_dying *d, void *ctx)
+{
+	struct meter_globals *g = get_globals();
+	struct task_struct *p = (struct task_struct *)d->task;
+	unsigned int state = 0;
+	int on_cpu = 1;
+	__u64 cpu = 0, wait = 0;
+	unsigned long nv = 0, niv = 0;
+
+	if (d->cg) {
+		if (bpf_core_read(&state, sizeof(state), &p->__state) ||
+		    bpf_core_read(&on_cpu, sizeof(on_cpu), &p->on_cpu))
+			return 0;
+		if ((state & TASK_DEAD) == 0 || on_cpu)
+			return 0; /* still on its way out */
+		if (bpf_core_read(&cpu, sizeof(cpu), &p->se.sum_exec_runtime) ||
+		    bpf_core_read(&wait, sizeof(wait), &p->sched_info.run_delay) ||
+		    bpf_core_read(&nv, sizeof(nv), &p->nvcsw) ||
+		    bpf_core_read(&niv, sizeof(niv), &p->nivcsw))
+			return 0;
+		commit_dying(d, cpu, wait, nv, niv);
+	}
+	if (bpf_map_delete_elem(map, key) == 0 && g)
+		__sync_fetch_and_add(&g->ndying, -1);
+	return 0;
+}
+
 /*
  * A thread stops counting after its final switch-out, when sum_exec_runtime
- * holds its last slice.  Nothing runs on context switches: the kernel frees a
- * task one RCU grace period after the scheduler dropped it past that switch,
- * which is where this commits.  What the thread ran up to its exit was settled
- * at sched_process_exit already, so until then a live reading lacks at most
- * the thread's exit path (the iterator no longer sees a reaped thread).
+ * holds its last slice.  Nothing runs on context switches.  An exited thread
+ * is held in "dying" and committed by the first sweep that finds it switched
+ * out (reap_one).  The kernel fires this before it frees a task: take the
+ * thread out of "dying" (committing it if no sweep did yet), and commit a
+ * thread that found "dying" full.  (Not the main path: on our VMs the kernel
+ * never fires this for a few tasks in ten thousand, and it comes one RCU grace
+ * period after the reap.)
  */
 SEC("tp_btf/sched_process_free")
 int BPF_PROG(meter_free, struct task_struct *p)
@@ -222,6 +305,17 @@ int BPF_PROG(meter_free, struct task_struct *p)
 	g = get_globals();
 	if (!g)
 		return 0;
+	if (g->ndying) {
+		__u64 key = (__u64)p;
+		struct meter_dying *d = bpf_map_lookup_elem(&dying, &key);
+
+		if (d) {
+			commit_dying(d, p->se.sum_exec_runtime, p->sched_info.run_delay, p->nvcsw,
+				     p->nivcsw);
+			if (bpf_map_delete_elem(&dying, &key) == 0)
+				__sync_fetch_and_add(&g->ndying, -1);
+		}
+	}
 	t = bpf_task_storage_get(&tasks, p, 0, 0);
 	if (t && t->cg)
 		commit(p, t, g);
@@ -233,7 +327,8 @@ extern const void tick_nohz_handler __ksym __weak;
 extern const void tick_sched_timer __ksym __weak;
 
 /*
- * After each scheduler tick of a busy CPU, pair its scheduler clock with
+ * Every hrtimer expiry sweeps "dying" while it holds threads.  After each
+ * scheduler tick of a busy CPU, it also pairs its scheduler clock with
  * CLOCK_MONOTONIC, which lets a reader tell how far a running thread is into a
  * slice the scheduler has not folded in yet (see meter_live).  The tick's
  * update_curr() has just set the running thread's se.exec_start to the CPU's
@@ -242,11 +337,15 @@ extern const void tick_sched_timer __ksym __weak;
 SEC("tp_btf/hrtimer_expire_exit")
 int BPF_PROG(meter_tick, struct hrtimer *timer)
 {
+	struct meter_globals *g = get_globals();
 	void *fn = timer->function;
 	struct task_struct *p;
 	struct meter_cpuclock *c;
 	__u32 k = 0;
 
+	/* exited threads are committed within a tick (or a reader's 1 ms sleep) */
+	if (g && g->ndying)
+		bpf_for_each_map_elem(&dying, reap_one, 0, 0);
 	if (!fn || (fn != (void *)&tick_nohz_handler && fn != (void *)&tick_sched_timer))
 		return 0;
 	p = bpf_get_current_task_btf();
@@ -349,6 +448,36 @@ static __always_inline void settle_exit(struct task_struct *p, struct meter_task
 	__sync_fetch_and_add(&st->threads_ended, 1);
 }
 
+/*
+ * Hand an exited thread over to "dying" until a sweep sees its final
+ * switch-out.  If "dying" is full it stays with t, and meter_free commits it
+ * when the kernel frees it.
+ */
+static __always_inline void hold_dying(struct task_struct *p, struct meter_task *t,
+				       struct meter_globals *g)
+{
+	struct meter_dying d = {};
+	__u64 key = (__u64)p;
+
+	d.task = key;
+	d.cg = t->cg;
+	d.cpu0 = t->cpu0;
+	d.wait0 = t->wait0;
+	d.nvcsw0 = t->nvcsw0;
+	d.nivcsw0 = t->nivcsw0;
+	if (!d.cg)
+		return;
+	/* t stops counting first: nothing else commits the thread from t after this */
+	if (__sync_val_compare_and_swap(&t->cg, d.cg, 0) != d.cg)
+		return;
+	if (bpf_map_update_elem(&dying, &key, &d, BPF_NOEXIST)) {
+		t->cg = d.cg; /* full: meter_free commits it from t */
+		__sync_fetch_and_add(&g->dying_full, 1);
+		return;
+	}
+	__sync_fetch_and_add(&g->ndying, 1);
+}
+
 /* Every thread's exit; a process ends when its thread-group leader exits (one event per process). */
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(meter_exit, struct task_struct *p)
@@ -361,8 +490,10 @@ int BPF_PROG(meter_exit, struct task_struct *p)
 	if (!g || !g->ntracked)
 		return 0;
 	t = p->bpf_storage ? bpf_task_storage_get(&tasks, p, 0, 0) : 0;
-	if (t && t->cg)
+	if (t && t->cg) {
 		settle_exit(p, t);
+		hold_dying(p, t, g);
+	}
 	if (p->pid != p->tgid)
 		return 0;
 	cg = t && t->cg ? t->cg : resolve(p, g);

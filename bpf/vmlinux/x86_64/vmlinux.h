@@ -113,6 +113,8 @@ struct task_struct {
 
 struct linux_binprm;
 
+struct bpf_map;
+
 struct hrtimer {
 	void *function;
 };

@@ -85,7 +85,9 @@ struct meter_globals {
 	__u64 drop_depth;	  /* a cgroup deeper than METER_MAX_DEPTH levels */
 	__u64 drop_stats_missing; /* a tracked id resolved but its stats were gone */
 	__u64 pending_adopt; /* unused since threads are settled at the move (kept for the ABI) */
-	__u64 pad[7];	     /* room for more counters within one ABI */
+	__u64 ndying;	  /* entries in "dying": exited threads held until their final switch-out */
+	__u64 dying_full; /* exits that found "dying" full: committed when the kernel frees them */
+	__u64 pad[5];	  /* room for more counters within one ABI */
 };
 
 /* One record of the "live" task iterator: a thread's figures so far. */
@@ -97,6 +99,9 @@ struct meter_live_rec {
 	__u64 invol_switches; /* involuntary switches so far */
 	__u64 tid;	      /* thread id (in the initial pid namespace) */
 };
+
+/* Exited threads held at once until their final switch-out is seen (then committed). */
+#define METER_MAX_DYING 1024
 
 #ifndef __bpf__
 _Static_assert(sizeof(struct meter_cpuclock) == 4 * 8, "meter_cpuclock layout");
