@@ -350,7 +350,19 @@ static _noreturn_ void child_main(struct child_args *a)
  * for us afterwards.  clone3 has no glibc wrapper that switches stacks, so the child
  * starts on its own stack here and calls fn(arg), which never returns.
  */
-#if defined(__x86_64__)
+#if defined(__SANITIZE_ADDRESS__)
+#define SBX_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SBX_ASAN 1
+#endif
+#endif
+/*
+ * Not under ASan: its run-time takes locks in our memory from the child (at
+ * __asan_handle_no_return on a stack it does not know), which the child keeps held
+ * across its exec; the parent then deadlocks.  Sanitizer builds copy the parent.
+ */
+#if defined(__x86_64__) && !defined(SBX_ASAN)
 #define HAVE_CLONE3_VM 1
 static long clone3_vm(struct clone_args *ca, void (*fn)(void *), void *arg)
 {
