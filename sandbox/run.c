@@ -56,6 +56,7 @@ struct child_args {
 	gid_t gid;
 	int stdin_fd, out_w, err_w, status_w;
 	int net_fd, user_fd; /* namespaces made beforehand (prens.c) */
+	int new_session;     /* 1: setsid (we have a controlling terminal); 0: setpgid */
 	int v1_fds[CG_V1_N]; /* open v1 `tasks` files the child joins itself (hybrid hosts) */
 	int n_v1;	     /* how many */
 	const struct sock_fprog *prog;
@@ -317,7 +318,15 @@ static _noreturn_ void child_main(struct child_args *a)
 	CHECK_SYS(a, dup2(a->err_w, 2), "stderr");
 	child_mounts(a);
 	CHECK_SYS(a, sethostname(a->hostname, c_strlen(a->hostname)), "sethostname");
-	CHECK_SYS(a, setsid(), "setsid");
+	/*
+	 * Never a controlling terminal, and a process group of its own.  setsid only when
+	 * we have a terminal to leave: a new session also makes a new scheduler autogroup,
+	 * and moving into it preempts the child on a busy host (0.9 ms median at load 4).
+	 */
+	if (a->new_session)
+		CHECK_SYS(a, setsid(), "setsid");
+	else
+		CHECK_SYS(a, setpgid(0, 0), "setpgid");
 	CHECK_SYS(a, setrlimit(RLIMIT_CORE, &(struct rlimit){0, 0}), "RLIMIT_CORE");
 	CHECK_SYS(a, setrlimit(RLIMIT_NOFILE, &a->nofile), "RLIMIT_NOFILE");
 	CHECK_SYS(a, setrlimit(RLIMIT_FSIZE, &a->fsize), "RLIMIT_FSIZE");
@@ -779,6 +788,14 @@ int sbx_task_start(const struct sbx_config *cfg, struct sbx_task **ret_task, str
 	if (r < 0)
 		return r;
 
+	{
+		/* ENXIO: no controlling terminal; anything else, be safe and leave it */
+		int tty = open("/dev/tty", O_RDONLY | O_NOCTTY | O_CLOEXEC);
+
+		a.new_session = tty >= 0 || errno != ENXIO;
+		if (tty >= 0)
+			close(tty);
+	}
 	if (cfg->stdin_fd < 0) {
 		devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		if (devnull < 0)
