@@ -42,7 +42,7 @@ struct meter {
 
 /* Maps pinned by name in the pin directory (libbpf re-uses them on a reload). */
 static const char *const map_pins[] = {"tracked",   "tasks",	"cgcache", "globals",
-				       "netattach", "cpuclock", "dying"};
+				       "netattach", "cpuclock", "dying",   "dying_order"};
 /* Everything else pinned at the top of the pin directory. */
 static const char *const other_pins[] = {"link_free",	 "link_tick",	"link_fork", "link_exec",
 					 "link_exit",	 "link_attach", "live",	     "sync",

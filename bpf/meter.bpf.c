@@ -69,7 +69,7 @@ struct {
 
 /*
  * An exited thread whose final switch-out has not been seen yet: its
- * accounting moved here from its task storage at exit.  A sweep (reap_one) or
+ * accounting moved here from its task storage at exit.  A sweep (reap) or
  * the kernel freeing it (meter_free), whichever comes first, commits it.
  */
 struct meter_dying {
@@ -92,6 +92,13 @@ struct {
 	__type(key, __u64);
 	__type(value, struct meter_dying);
 } dying SEC(".maps");
+
+/* The same threads' task addresses in the order they exited: what a sweep looks at. */
+struct {
+	__uint(type, BPF_MAP_TYPE_QUEUE);
+	__uint(max_entries, METER_MAX_DYING);
+	__type(value, __u64);
+} dying_order SEC(".maps");
 
 static __always_inline struct meter_globals *get_globals(void)
 {
@@ -252,43 +259,54 @@ static __always_inline void commit_dying(struct meter_dying *d, __u64 cpu, __u64
 }
 
 /*
- * A sweep: commit one exited thread if its final switch-out is done.  The task
- * is read by address: it is alive while its entry holds cg (meter_free, which
- * runs before the kernel frees a task, swaps cg out first), and what is read
- * before winning the swap was read while it was alive.
+ * A sweep: commit exited threads whose final switch-out is done, oldest
+ * first, at most METER_REAP_BATCH per call.  A thread is read by address: it
+ * is alive while its entry holds cg (meter_free, which runs before the kernel
+ * frees a task, swaps cg out first), and what is read before winning that swap
+ * was read while it was alive.  Each popped address is handled by one CPU; one
+ * not yet switched out goes back to the end of the queue and ends the sweep.
  */
-static long reap_one(struct bpf_map *map, __u64 *key, struct meter_dying *d, void *ctx)
-{
-	struct meter_globals *g = get_globals();
-	struct task_struct *p = (struct task_struct *)d->task;
-	unsigned int state = 0;
-	int on_cpu = 1;
-	__u64 cpu = 0, wait = 0;
-	unsigned long nv = 0, niv = 0;
+#define METER_REAP_BATCH 64
 
-	if (d->cg) {
-		if (bpf_core_read(&state, sizeof(state), &p->__state) ||
-		    bpf_core_read(&on_cpu, sizeof(on_cpu), &p->on_cpu))
-			return 0;
-		if ((state & TASK_DEAD) == 0 || on_cpu)
-			return 0; /* still on its way out */
-		if (bpf_core_read(&cpu, sizeof(cpu), &p->se.sum_exec_runtime) ||
-		    bpf_core_read(&wait, sizeof(wait), &p->sched_info.run_delay) ||
-		    bpf_core_read(&nv, sizeof(nv), &p->nvcsw) ||
-		    bpf_core_read(&niv, sizeof(niv), &p->nivcsw))
-			return 0;
-		commit_dying(d, cpu, wait, nv, niv);
+static __always_inline void reap(struct meter_globals *g)
+{
+	for (int i = 0; i < METER_REAP_BATCH; i++) {
+		struct meter_dying *d;
+		struct task_struct *p;
+		unsigned int state = 0;
+		int on_cpu = 1;
+		__u64 key, cpu = 0, wait = 0;
+		unsigned long nv = 0, niv = 0;
+
+		if (bpf_map_pop_elem(&dying_order, &key))
+			return;
+		d = bpf_map_lookup_elem(&dying, &key);
+		if (!d)
+			continue; /* meter_free took it */
+		p = (struct task_struct *)d->task;
+		if (d->cg && (bpf_core_read(&state, sizeof(state), &p->__state) ||
+			      bpf_core_read(&on_cpu, sizeof(on_cpu), &p->on_cpu) ||
+			      (state & TASK_DEAD) == 0 || on_cpu)) {
+			/* still on its way out: look again at the next sweep */
+			if (bpf_map_push_elem(&dying_order, &key, 0))
+				__sync_fetch_and_add(&g->dying_full, 1); /* meter_free commits it */
+			return;
+		}
+		if (d->cg && !bpf_core_read(&cpu, sizeof(cpu), &p->se.sum_exec_runtime) &&
+		    !bpf_core_read(&wait, sizeof(wait), &p->sched_info.run_delay) &&
+		    !bpf_core_read(&nv, sizeof(nv), &p->nvcsw) &&
+		    !bpf_core_read(&niv, sizeof(niv), &p->nivcsw))
+			commit_dying(d, cpu, wait, nv, niv);
+		if (bpf_map_delete_elem(&dying, &key) == 0)
+			__sync_fetch_and_add(&g->ndying, -1);
 	}
-	if (bpf_map_delete_elem(map, key) == 0 && g)
-		__sync_fetch_and_add(&g->ndying, -1);
-	return 0;
 }
 
 /*
  * A thread stops counting after its final switch-out, when sum_exec_runtime
  * holds its last slice.  Nothing runs on context switches.  An exited thread
  * is held in "dying" and committed by the first sweep that finds it switched
- * out (reap_one).  The kernel fires this before it frees a task: take the
+ * out (reap).  The kernel fires this before it frees a task: take the
  * thread out of "dying" (committing it if no sweep did yet), and commit a
  * thread that found "dying" full.  (Not the main path: on our VMs the kernel
  * never fires this for a few tasks in ten thousand, and it comes one RCU grace
@@ -345,7 +363,7 @@ int BPF_PROG(meter_tick, struct hrtimer *timer)
 
 	/* exited threads are committed within a tick (or a reader's 1 ms sleep) */
 	if (g && g->ndying)
-		bpf_for_each_map_elem(&dying, reap_one, 0, 0);
+		reap(g);
 	if (!fn || (fn != (void *)&tick_nohz_handler && fn != (void *)&tick_sched_timer))
 		return 0;
 	p = bpf_get_current_task_btf();
@@ -476,6 +494,9 @@ static __always_inline void hold_dying(struct task_struct *p, struct meter_task 
 		return;
 	}
 	__sync_fetch_and_add(&g->ndying, 1);
+	if (bpf_map_push_elem(&dying_order, &key, 0))
+		__sync_fetch_and_add(&g->dying_full,
+				     1); /* no sweep sees it: meter_free commits it */
 }
 
 /* Every thread's exit; a process ends when its thread-group leader exits (one event per process). */
