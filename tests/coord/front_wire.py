@@ -5,16 +5,9 @@
 import base64, hashlib, json, os, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from wire import Peer
+from wire import Peer, check, failures
 
 T, PORT = sys.argv[1], int(sys.argv[2])
-failures = []
-
-
-def check(name, cond, detail=""):
-    print(("ok   " if cond else "FAIL ") + name + ("" if cond else f": {detail}"))
-    if not cond:
-        failures.append(name)
 
 
 def expect_error(name, r, code, text=""):

@@ -3,17 +3,9 @@
 import os, sys, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from wire import Peer
+from wire import Peer, check, failures
 
 T, PORT = sys.argv[1], int(sys.argv[2])
-failures = []
-
-
-def check(name, cond, detail=""):
-    print(("ok   " if cond else "FAIL ") + name + ("" if cond else f": {detail}"))
-    if not cond:
-        failures.append(name)
-
 
 alice = Peer(T, "alice", PORT)
 img, r = alice.upload(os.urandom(4096))

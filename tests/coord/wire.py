@@ -1,6 +1,14 @@
 # wire.py -- a minimal renter/auditor/agent peer for the coordinator tests: real TLS 1.3 mTLS, framed canonical JSON.
 import base64, hashlib, json, socket, ssl, struct, time
 
+failures = []  # names of the checks that failed, for the script's exit status
+
+
+def check(name, cond, detail=""):
+    print(("ok   " if cond else "FAIL ") + name + ("" if cond else f": {detail}"))
+    if not cond:
+        failures.append(name)
+
 
 class Peer:
     def __init__(self, certdir, name, port, host="127.0.0.1", timeout=10):
