@@ -6,6 +6,8 @@
 #include <aicn/net.h>
 #include <aicn/tls.h>
 
+#include "lib/proto_util.h"
+
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -204,19 +206,18 @@ static int build_heartbeat(struct worker *w)
 
 static cJSON *build_register(void)
 {
-	cJSON *m = proto_new(PROTO_REGISTER);
+	static const struct proto_test_register reg = {
+		.cores = 8,
+		.mem_mb = 16384,
+		.cores_offered = 4,
+		.ask_price = 1000,
+		.location = "lab/loadgen",
+		.renewable_pm = 500,
+		.perf_score = 1000,
+		.agent_version = "aicn-loadgen 0.1.0",
+	};
 
-	if (!m)
-		return NULL;
-	if (canon_add_i64(m, "cores", 8) < 0 || canon_add_i64(m, "mem_mb", 16384) < 0 ||
-	    canon_add_i64(m, "cores_offered", 4) < 0 || canon_add_i64(m, "ask_price", 1000) < 0 ||
-	    !cJSON_AddStringToObject(m, "location", "lab/loadgen") ||
-	    canon_add_i64(m, "renewable_pm", 500) < 0 || canon_add_i64(m, "perf_score", 1000) < 0 ||
-	    !cJSON_AddStringToObject(m, "agent_version", "aicn-loadgen 0.1.0")) {
-		cJSON_Delete(m);
-		return NULL;
-	}
-	return m;
+	return proto_test_register_new(&reg);
 }
 
 static void *worker_main(void *arg)

@@ -19,6 +19,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "lib/proto_util.h"
+
 /*
  * Speaks the agent side of docs/protocol.md exactly, but runs nothing: every
  * TASK_OFFER is accepted (or rejected with --reject) and reported "running" at
@@ -501,15 +503,18 @@ int main(int argc, char **argv)
 	net_client_handle(d.cl, PROTO_TASK_STATUS, h_status, &d);
 	net_client_handle(d.cl, PROTO_ACK, h_ack, &d);
 	net_client_handle(d.cl, PROTO_ERROR, h_error, &d);
-	d.reg = proto_new(PROTO_REGISTER);
-	canon_add_i64(d.reg, "cores", cores);
-	canon_add_i64(d.reg, "mem_mb", mem_mb);
-	canon_add_i64(d.reg, "cores_offered", cores);
-	canon_add_i64(d.reg, "ask_price", price);
-	cJSON_AddStringToObject(d.reg, "location", location);
-	canon_add_i64(d.reg, "renewable_pm", 500);
-	canon_add_i64(d.reg, "perf_score", perf);
-	cJSON_AddStringToObject(d.reg, "agent_version", "driver");
+	d.reg = proto_test_register_new(&(const struct proto_test_register){
+		.cores = cores,
+		.mem_mb = mem_mb,
+		.cores_offered = cores,
+		.ask_price = price,
+		.location = location,
+		.renewable_pm = 500,
+		.perf_score = perf,
+		.agent_version = "driver",
+	});
+	if (!d.reg)
+		return 1;
 	if (max_tasks > 0)
 		canon_add_i64(d.reg, "max_tasks", max_tasks);
 	if (window)

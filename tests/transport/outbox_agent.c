@@ -6,6 +6,8 @@
 #include <aicn/net.h>
 #include <aicn/outbox.h>
 
+#include "lib/proto_util.h"
+
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -142,7 +144,17 @@ int main(int argc, char **argv)
 				       .backoff_min_ms = 100,
 				       .backoff_max_ms = 1000};
 	struct st s = {.rate = 200};
+	static const struct proto_test_register reg_fields = {
+		.cores = 2,
+		.mem_mb = 1024,
+		.cores_offered = 1,
+		.ask_price = 10,
+		.location = "test",
+		.perf_score = 1,
+		.agent_version = "test",
+	};
 	struct tls_ctx *tls = NULL;
+	cJSON *reg;
 	char err[TLS_ERR_LEN];
 	int c;
 
@@ -197,20 +209,11 @@ int main(int argc, char **argv)
 	if (net_client_new(s.loop, &cc, &s.cl) < 0 || outbox_bind(s.ob, s.cl, NULL, NULL) < 0 ||
 	    loop_timer_new(s.loop, tick, &s, &s.tick) < 0)
 		return 1;
-	{
-		cJSON *reg = proto_new(PROTO_REGISTER);
-
-		canon_add_i64(reg, "cores", 2);
-		canon_add_i64(reg, "mem_mb", 1024);
-		canon_add_i64(reg, "cores_offered", 1);
-		canon_add_i64(reg, "ask_price", 10);
-		cJSON_AddStringToObject(reg, "location", "test");
-		canon_add_i64(reg, "renewable_pm", 0);
-		canon_add_i64(reg, "perf_score", 1);
-		cJSON_AddStringToObject(reg, "agent_version", "test");
-		net_client_set_register(s.cl, reg);
-		cJSON_Delete(reg);
-	}
+	reg = proto_test_register_new(&reg_fields);
+	if (!reg)
+		return 1;
+	net_client_set_register(s.cl, reg);
+	cJSON_Delete(reg);
 	net_client_start(s.cl);
 	loop_timer_arm(s.tick, 0);
 	loop_run(s.loop);
