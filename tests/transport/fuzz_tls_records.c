@@ -3,9 +3,11 @@
  * Once, at start: an Ed25519 CA and two certificates made in memory, and one real
  * handshake per TLS 1.3 suite between our server (lib/tls.c) and an OpenSSL client,
  * after which the server runs its own record layer.  Per input, a fresh server
- * connection with those traffic secrets, then a stream built from the input:
+ * connection with those traffic secrets (or, for byte 0 in 0x80-0x83, a whole new
+ * handshake with the stream right behind the client's Finished, as a client's first
+ * message often is), then a stream built from the input:
  *
- *   byte 0      suite (% 3)
+ *   byte 0      suite (% 3); 0x80-0x83: after a new handshake
  *   byte 1      the stream is fed in pieces of this many bytes (0: all at once)
  *   then items  op (1 byte), length (2 bytes, big-endian), that many bytes:
  *               op even: an inner plaintext (content, type, zero padding) sealed with
@@ -18,6 +20,7 @@
  * derives the same next keys after a KeyUpdate, answers a requested KeyUpdate, and
  * every byte it sends (echo, KeyUpdate, alert) is a valid record under its keys.
  */
+#include <aicn/hash.h>
 #include <aicn/key.h>
 #include <aicn/tls.h>
 
@@ -38,6 +41,7 @@
 static const char *const suites[NSUITES] = {"TLS_AES_256_GCM_SHA384", "TLS_AES_128_GCM_SHA256",
 					    "TLS_CHACHA20_POLY1305_SHA256"};
 static struct tls_ctx *sctx;
+static SSL_CTX *cctx;		      /* the OpenSSL client's */
 static struct tls_conn *tpl[NSUITES]; /* a server right after its handshake, per suite */
 
 #define FAIL(...)                                                                                  \
@@ -151,32 +155,78 @@ static int hs_plain(void *ud, const uint8_t *data, size_t len)
 
 static const struct tls_conn_ops hs_ops = {.send = hs_send, .on_plain = hs_plain};
 
-/* One handshake of our server with an OpenSSL client restricted to `suite`. */
-static struct tls_conn *handshake(SSL_CTX *cctx, const char *suite)
+/* The OpenSSL client's application traffic secrets, from its key log. */
+static struct {
+	uint8_t cts[EVP_MAX_MD_SIZE], sts[EVP_MAX_MD_SIZE];
+	size_t cts_len, sts_len;
+} cli_keys;
+
+static void cli_keylog(const SSL *ssl, const char *line)
+{
+	const char *hex = strrchr(line, ' ');
+	size_t n = hex ? strlen(hex + 1) : 0;
+
+	(void)ssl;
+	if (!n || n % 2 || n / 2 > EVP_MAX_MD_SIZE)
+		return;
+	if (!strncmp(line, "CLIENT_TRAFFIC_SECRET_0 ", 24) &&
+	    hex_decode(hex + 1, n, cli_keys.cts, n / 2) == 0)
+		cli_keys.cts_len = n / 2;
+	else if (!strncmp(line, "SERVER_TRAFFIC_SECRET_0 ", 24) &&
+		 hex_decode(hex + 1, n, cli_keys.sts, n / 2) == 0)
+		cli_keys.sts_len = n / 2;
+}
+
+/*
+ * Our server srv (made by the caller; what it sends must go to hs_to_cli) and an OpenSSL
+ * client restricted to suite, until the client has finished: its last flight (Certificate,
+ * CertificateVerify, Finished) is appended to flight for the caller to feed, and its
+ * traffic secrets are in cli_keys.
+ */
+static SSL *handshake_start(const char *suite, struct tls_conn *srv, struct buf *flight)
 {
 	BIO *to_cli = BIO_new(BIO_s_mem()), *from_cli = BIO_new(BIO_s_mem());
 	SSL *cli = SSL_new(cctx);
-	struct tls_conn *srv = NULL;
 	uint8_t b[16384];
+	int n;
 
-	if (!cli || !to_cli || !from_cli || SSL_set_ciphersuites(cli, suite) != 1 ||
-	    tls_conn_new(sctx, &hs_ops, NULL, &srv) < 0)
-		FAIL("cannot set up the %s handshake", suite);
+	if (!cli || !to_cli || !from_cli || SSL_set_ciphersuites(cli, suite) != 1)
+		FAIL("cannot set up the %s client", suite);
 	SSL_set_bio(cli, to_cli, from_cli);
 	SSL_set_connect_state(cli);
-	for (int i = 0; i < 10 && !tls_conn_established(srv); i++) {
-		int n;
-
-		(void)SSL_do_handshake(cli);
+	cli_keys.cts_len = cli_keys.sts_len = 0;
+	hs_to_cli.len = 0;
+	for (int i = 0; i < 4; i++) {
+		if (SSL_do_handshake(cli) == 1) {
+			while ((n = BIO_read(from_cli, b, sizeof(b))) > 0)
+				buf_add(flight, b, (size_t)n);
+			if (!cli_keys.cts_len || cli_keys.cts_len != cli_keys.sts_len)
+				FAIL("%s: no client traffic secrets", suite);
+			return cli;
+		}
 		while ((n = BIO_read(from_cli, b, sizeof(b))) > 0)
 			if (tls_conn_feed(srv, b, (size_t)n) < 0)
 				FAIL("%s handshake: %s", suite, tls_conn_error(srv));
 		BIO_write(to_cli, hs_to_cli.p, (int)hs_to_cli.len);
 		hs_to_cli.len = 0;
 	}
-	if (!tls_conn_established(srv) || srv->ssl)
+	FAIL("%s: the client did not finish its handshake", suite);
+}
+
+/* One whole handshake of our server with the OpenSSL client restricted to suite. */
+static struct tls_conn *handshake(const char *suite)
+{
+	struct tls_conn *srv = NULL;
+	struct buf flight = {0};
+	SSL *cli;
+
+	if (tls_conn_new(sctx, &hs_ops, NULL, &srv) < 0)
+		FAIL("cannot set up the %s server", suite);
+	cli = handshake_start(suite, srv, &flight);
+	if (tls_conn_feed(srv, flight.p, flight.len) != 1 || srv->ssl)
 		FAIL("%s: the server did not take its records over", suite);
 	SSL_free(cli);
+	free(flight.p);
 	return srv;
 }
 
@@ -188,7 +238,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	EVP_PKEY *ca_key, *srv_key, *cli_key;
 	X509 *ca, *srv_cert, *cli_cert;
 	char err[TLS_ERR_LEN];
-	SSL_CTX *cctx;
 
 	(void)argc;
 	(void)argv;
@@ -222,17 +271,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	    X509_STORE_add_cert(SSL_CTX_get_cert_store(cctx), ca) != 1)
 		FAIL("client context");
 	SSL_CTX_set_verify(cctx, SSL_VERIFY_PEER, NULL);
+	SSL_CTX_set_keylog_callback(cctx, cli_keylog);
 	for (int i = 0; i < NSUITES; i++)
-		tpl[i] = handshake(cctx, suites[i]);
-	SSL_CTX_free(cctx);
+		tpl[i] = handshake(suites[i]);
 	X509_free(ca);
 	X509_free(srv_cert);
 	X509_free(cli_cert);
 	EVP_PKEY_free(ca_key);
 	EVP_PKEY_free(srv_key);
 	EVP_PKEY_free(cli_key);
-	free(hs_to_cli.p);
-	hs_to_cli = (struct buf){0};
 	ERR_clear_error();
 	return 0;
 }
@@ -243,6 +290,7 @@ struct run {
 	struct tls_conn *srv, *rdr; /* the server; the client's reader of what it sends */
 	struct buf got, echo;	    /* what the server received; what the reader decrypted */
 	int rdr_sent;		    /* records the reader sent: it refused the server's bytes */
+	bool handshaking;	    /* the server's bytes go to the OpenSSL client meanwhile */
 };
 
 /* A connection past its handshake from a template's suite and the given secrets. */
@@ -295,6 +343,10 @@ static int srv_send(void *ud, const uint8_t *data, size_t len)
 {
 	struct run *r = ud;
 
+	if (r->handshaking) {
+		buf_add(&hs_to_cli, data, len);
+		return 0;
+	}
 	if (r->rdr->failed)
 		FAIL("the server sent a record after its alert or close_notify");
 	r->rdr->key_updates = KEY_UPDATE_BUDGET; /* the server's KeyUpdates answer ours */
@@ -421,21 +473,38 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct buf wire = {0}, want = {0};
 	const struct tls_conn *t;
 	struct tls_conn *w;
-	uint8_t cli_secret[EVP_MAX_MD_SIZE];
+	uint8_t cli_secret[EVP_MAX_MD_SIZE], rd0[EVP_MAX_MD_SIZE], wr0[EVP_MAX_MD_SIZE];
+	SSL *cli = NULL;
+	unsigned suite;
+	bool hs;
 	enum verdict v = V_OK;
 	int budget = KEY_UPDATE_BUDGET, key_updates = 0, requested = 0;
 	size_t piece, off, raw = 0;
 
 	if (size < 2)
 		return 0;
-	t = tpl[data[0] % NSUITES];
+	suite = data[0] % NSUITES;
+	t = tpl[suite];
+	hs = (data[0] & 0xfc) == 0x80; /* rare: a handshake costs a hundred inputs */
 	piece = data[1];
 	data += 2;
 	size -= 2;
-	memcpy(cli_secret, t->rd.secret, t->secret_len);
-	r.srv = conn_from(t, t->rd.secret, t->wr.secret, &srv_ops, &r);
-	r.rdr = conn_from(t, t->wr.secret, t->rd.secret, &rdr_ops, &r);
-	w = conn_from(t, t->wr.secret, cli_secret, &rdr_ops, &r);
+	if (hs) { /* a whole handshake; the stream follows the client's Finished */
+		if (tls_conn_new(sctx, &srv_ops, &r, &r.srv) < 0)
+			FAIL("out of memory");
+		r.handshaking = true;
+		cli = handshake_start(suites[suite], r.srv, &wire);
+		r.handshaking = false;
+		memcpy(rd0, cli_keys.cts, t->secret_len);
+		memcpy(wr0, cli_keys.sts, t->secret_len);
+	} else { /* the records of a server past its handshake */
+		memcpy(rd0, t->rd.secret, t->secret_len);
+		memcpy(wr0, t->wr.secret, t->secret_len);
+		r.srv = conn_from(t, rd0, wr0, &srv_ops, &r);
+	}
+	memcpy(cli_secret, rd0, t->secret_len);
+	r.rdr = conn_from(t, wr0, rd0, &rdr_ops, &r);
+	w = conn_from(t, wr0, cli_secret, &rdr_ops, &r);
 
 	/* the client's stream, and what the server must make of it */
 	for (off = 0; off + 3 <= size;) {
@@ -458,7 +527,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (rv == V_KEY_UPDATE) { /* our keys change after this record */
 				next_secret(t, cli_secret);
 				tls_conn_free(w);
-				w = conn_from(t, t->wr.secret, cli_secret, &rdr_ops, &r);
+				w = conn_from(t, wr0, cli_secret, &rdr_ops, &r);
 				key_updates++;
 				requested += data[off + 4] == 1;
 			} else if (rv != V_OK) {
@@ -477,13 +546,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		off += n;
 	}
 
+	if (hs && (!tls_conn_established(r.srv) || r.srv->ssl))
+		FAIL("the handshake did not end with our records: %s", tls_conn_error(r.srv));
 	if (!raw && v == V_OK) {
 		if (r.srv->failed || r.srv->part_len)
 			FAIL("a valid stream was refused: %s", tls_conn_error(r.srv));
 		if (memcmp(r.srv->rd.secret, cli_secret, t->secret_len) != 0)
 			FAIL("the server's keys after %d KeyUpdates differ from the client's",
 			     key_updates);
-		if (requested && !memcmp(r.srv->wr.secret, t->wr.secret, t->secret_len))
+		if (requested && !memcmp(r.srv->wr.secret, wr0, t->secret_len))
 			FAIL("a requested KeyUpdate was not answered");
 	} else if (!raw && !r.srv->failed) {
 		FAIL("an invalid record was accepted");
@@ -502,6 +573,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!r.rdr->failed && v != V_CLOSED && v != V_ALERT)
 		FAIL("no alert or close_notify reached the client");
 
+	SSL_free(cli);
 	tls_conn_free(w);
 	tls_conn_free(r.srv);
 	tls_conn_free(r.rdr);
