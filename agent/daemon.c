@@ -1995,7 +1995,7 @@ static int render_metrics(struct agent *a, char **ret, size_t *ret_len)
 		.records_pending_ack = outbox_pending(a->ob),
 		.cores_offered_milli = a->cfg->max_millicores,
 	};
-	struct agent_metrics_counter ended[SUP_KIND_N], drops[3];
+	struct agent_metrics_counter ended[SUP_KIND_N], drops[4];
 	struct agent_metrics_task *cpu = NULL;
 	struct meter_drops d = {0};
 	size_t n = 0, k = 0;
@@ -2033,12 +2033,13 @@ static int render_metrics(struct agent *a, char **ret, size_t *ret_len)
 	drops[0] = (struct agent_metrics_counter){"task_storage", d.task_storage};
 	drops[1] = (struct agent_metrics_counter){"depth", d.depth};
 	drops[2] = (struct agent_metrics_counter){"stats_missing", d.stats_missing};
+	drops[3] = (struct agent_metrics_counter){"dying_full", d.dying_full};
 	m.tasks_ended = ended;
 	m.n_tasks_ended = SUP_KIND_N - SUP_EXITED;
 	m.task_cpu = cpu;
 	m.n_task_cpu = k;
 	m.meter_drops = drops;
-	m.n_meter_drops = 3;
+	m.n_meter_drops = ARRAY_SIZE(drops);
 	r = agent_metrics_render(&m, ret, ret_len);
 	free(cpu);
 	return r;

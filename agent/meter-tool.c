@@ -320,6 +320,7 @@ static int add_drops(cJSON *rec, struct meter *m)
 	r |= canon_add_u64(rec, "drops_task_storage", d.task_storage);
 	r |= canon_add_u64(rec, "drops_depth", d.depth);
 	r |= canon_add_u64(rec, "drops_stats_missing", d.stats_missing);
+	r |= canon_add_u64(rec, "drops_dying_full", d.dying_full);
 	return r ? -ENOMEM : 0;
 }
 

@@ -827,5 +827,6 @@ int meter_drops(struct meter *m, struct meter_drops *ret_drops)
 	ret_drops->task_storage = __atomic_load_n(&m->g->drop_task_storage, __ATOMIC_RELAXED);
 	ret_drops->depth = __atomic_load_n(&m->g->drop_depth, __ATOMIC_RELAXED);
 	ret_drops->stats_missing = __atomic_load_n(&m->g->drop_stats_missing, __ATOMIC_RELAXED);
+	ret_drops->dying_full = __atomic_load_n(&m->g->dying_full, __ATOMIC_RELAXED);
 	return 0;
 }

@@ -63,6 +63,8 @@ struct meter_drops {
 	uint64_t task_storage;	/* a tracked thread got no per-thread storage */
 	uint64_t depth;		/* a cgroup nested deeper than the walk limit */
 	uint64_t stats_missing; /* a tracked id resolved but its entry was gone */
+	uint64_t dying_full;	/* an exited thread found the "dying" map full: it is committed
+				   when the kernel frees it, later and only if it does */
 };
 
 /* Pin directory: $AICN_METER_PIN_DIR, else METER_PIN_DIR_DEFAULT. */

@@ -56,7 +56,7 @@ print(f"meter {m} ns, cpu.stat {k} ns, diff {m - k} ns, bound {bound} ns")
 bad = []
 if abs(m - k) > bound: bad.append("meter and cpu.stat disagree beyond 0.01% + 2 us")
 if r["crosscheck"] != "ok": bad.append("crosscheck flag is " + r["crosscheck"])
-for key in ("drops_task_storage", "drops_depth", "drops_stats_missing", "threads_lost"):
+for key in ("drops_task_storage", "drops_depth", "drops_stats_missing", "drops_dying_full", "threads_lost"):
     if r[key] != 0: bad.append(f"{key} = {r[key]}")
 if r["threads_live"] != 0: bad.append(f"threads_live = {r['threads_live']} after the end")
 if not r["consistent"]: bad.append("inconsistent final read")

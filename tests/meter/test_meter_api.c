@@ -107,7 +107,7 @@ static void test_lifecycle(void)
 	CHECK_EQ(meter_untrack(m, cg->id), -ENOENT);
 	CHECK_EQ(meter_read(m, cg->id, &u), -ENOENT);
 	CHECK_EQ(meter_drops(m, &d), 0);
-	CHECK_EQ(d.task_storage + d.depth + d.stats_missing, 0);
+	CHECK_EQ(d.task_storage + d.depth + d.stats_missing + d.dying_full, 0);
 	CHECK_EQ(cg_destroy(cg), 0);
 	CHECK_EQ(meter_release(m), 1);
 	CHECK(access(pin_dir, F_OK) < 0);
