@@ -342,7 +342,7 @@ static void test_live_spinner(void)
 		/* nice -20: on a busy host it still runs in long slices, ticks folding them in */
 		if (setpriority(PRIO_PROCESS, 0, -20) < 0)
 			_exit(5);
-		execl(work, work, "report", report, "3", (char *)NULL);
+		execl(work, work, "report", report, "30", (char *)NULL); /* killed when read */
 		_exit(4);
 	}
 	if (pid > 0) {
