@@ -30,7 +30,7 @@ ok "renter balance 100 AICN"
 make_image busybox
 step "a task burning ~2 CPU-seconds, max 0.02 CPU-hours (72 s) at 5 AICN/CPU-h, on provider a"
 MAXP=5 # AICN per CPU-hour
-ctl submit "$T/busybox" --json --cores 1 --memory 16M --max-wall 120 --max-cpu-hours 0.02 --max-price "$MAXP" \
+ctl submit "$T/busybox" --json --cores 1 --memory 64M --max-wall 120 --max-cpu-hours 0.02 --max-price "$MAXP" \
 	--provider "$(agent_node a)" -- /bin/sh -c 'end=$(($(date +%s) + 2)); while [ "$(date +%s)" -lt "$end" ]; do :; done; echo burned' \
 	>"$T/sub1.json" || fail "submit: $(cat "$T/sub1.json")"
 id=$(pj "d['task_id']" <"$T/sub1.json")
