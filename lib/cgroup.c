@@ -363,6 +363,15 @@ static int dirname_of(const char *path, char *out, size_t size)
 	return 0;
 }
 
+/* Does an earlier controller share controller c's directory (co-mounted, e.g. cpu,cpuacct)? */
+static int v1_shared(const struct cg *cg, int c)
+{
+	for (int d = 0; d < c; d++)
+		if (cg->v1_path[d] && strcmp(cg->v1_path[d], cg->v1_path[c]) == 0)
+			return 1;
+	return 0;
+}
+
 static void remove_created(struct cg *cg, int created_v2, const int created_v1[CG_V1_N])
 {
 	for (int c = CG_V1_N - 1; c >= 0; c--)
@@ -419,8 +428,6 @@ static int cg_make(const struct cg_host *host, const char *parent, const char *n
 		int v2_kill = file_exists(cg->v2_path, "cgroup.kill");
 
 		for (int c = 0; c < CG_V1_N; c++) {
-			int shared = 0;
-
 			if (!(v1_mask & (1u << c)) || !host->v1_mount[c][0] ||
 			    (c == CG_V1_CPUACCT && v2_cpu_stat) || (c == CG_V1_FREEZER && v2_kill))
 				continue;
@@ -429,11 +436,7 @@ static int cg_make(const struct cg_host *host, const char *parent, const char *n
 				r = -ENOMEM;
 				goto fail;
 			}
-			/* co-mounted controllers (cpu,cpuacct) share one directory */
-			for (int d = 0; d < c; d++)
-				if (cg->v1_path[d] && strcmp(cg->v1_path[d], cg->v1_path[c]) == 0)
-					shared = 1;
-			if (shared)
+			if (v1_shared(cg, c))
 				continue;
 			if (create) {
 				if (mkdir(cg->v1_path[c], 0755) < 0) {
@@ -539,14 +542,9 @@ int cg_attach(const struct cg *cg, pid_t pid)
 int cg_join_v1_self(const struct cg *cg)
 {
 	for (int c = 0; c < CG_V1_N; c++) {
-		int shared = 0, r;
+		int r;
 
-		if (!cg->v1_path[c])
-			continue;
-		for (int d = 0; d < c; d++)
-			if (cg->v1_path[d] && strcmp(cg->v1_path[d], cg->v1_path[c]) == 0)
-				shared = 1;
-		if (shared)
+		if (!cg->v1_path[c] || v1_shared(cg, c))
 			continue;
 		r = write_file(cg->v1_path[c], "tasks", "0");
 		if (r < 0)
@@ -826,14 +824,7 @@ int cg_destroy(struct cg *cg)
 	if (r < 0)
 		first = r;
 	for (int c = 0; c < CG_V1_N; c++) {
-		int shared = 0;
-
-		if (!cg->v1_path[c])
-			continue;
-		for (int d = 0; d < c; d++)
-			if (cg->v1_path[d] && strcmp(cg->v1_path[d], cg->v1_path[c]) == 0)
-				shared = 1;
-		if (shared)
+		if (!cg->v1_path[c] || v1_shared(cg, c))
 			continue;
 		r = rmdir_tree(cg->v1_path[c], 0);
 		if (r < 0 && !first)
