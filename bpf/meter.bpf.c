@@ -181,6 +181,27 @@ static __always_inline void adopt(struct task_struct *p, struct meter_task *t, _
 	raise_peak(st, live);
 }
 
+/*
+ * Add a thread's counters now minus its starting points to a cgroup's figures.
+ * base: cpu0, wait0, nvcsw0, nivcsw0 in that order (struct meter_task and
+ * struct meter_dying both lay them out so).
+ */
+_Static_assert(__builtin_offsetof(struct meter_task, nivcsw0) ==
+		       __builtin_offsetof(struct meter_task, cpu0) + 3 * 8,
+	       "meter_task starting points in add_since() order");
+_Static_assert(__builtin_offsetof(struct meter_dying, nivcsw0) ==
+		       __builtin_offsetof(struct meter_dying, cpu0) + 3 * 8,
+	       "meter_dying starting points in add_since() order");
+
+static __always_inline void add_since(struct meter_cg_stats *st, __u64 cpu, __u64 wait, __u64 nv,
+				      __u64 niv, const __u64 *base)
+{
+	__sync_fetch_and_add(&st->cpu_ns, cpu - base[0]);
+	__sync_fetch_and_add(&st->rq_wait_ns, wait - base[1]);
+	__sync_fetch_and_add(&st->vol_switches, nv - base[2]);
+	__sync_fetch_and_add(&st->invol_switches, niv - base[3]);
+}
+
 /* Stop counting p: add its deltas to its cgroup's ended figures.  Runs once per adoption. */
 static __always_inline void commit(struct task_struct *p, struct meter_task *t,
 				   struct meter_globals *g)
@@ -195,10 +216,8 @@ static __always_inline void commit(struct task_struct *p, struct meter_task *t,
 		return; /* untracked meanwhile: its figures were final when it was read */
 	/* readers retry while threads_ending != threads_ended (a seqcount) */
 	__sync_fetch_and_add(&st->threads_ending, 1);
-	__sync_fetch_and_add(&st->cpu_ns, p->se.sum_exec_runtime - t->cpu0);
-	__sync_fetch_and_add(&st->rq_wait_ns, p->sched_info.run_delay - t->wait0);
-	__sync_fetch_and_add(&st->vol_switches, p->nvcsw - t->nvcsw0);
-	__sync_fetch_and_add(&st->invol_switches, p->nivcsw - t->nivcsw0);
+	add_since(st, p->se.sum_exec_runtime, p->sched_info.run_delay, p->nvcsw, p->nivcsw,
+		  &t->cpu0);
 	__sync_fetch_and_add(&st->threads_live, -1);
 	__sync_fetch_and_add(&st->threads_ended, 1);
 }
@@ -250,10 +269,7 @@ static __always_inline void commit_dying(struct meter_dying *d, __u64 cpu, __u64
 	if (!st)
 		return; /* untracked meanwhile */
 	__sync_fetch_and_add(&st->threads_ending, 1);
-	__sync_fetch_and_add(&st->cpu_ns, cpu - d->cpu0);
-	__sync_fetch_and_add(&st->rq_wait_ns, wait - d->wait0);
-	__sync_fetch_and_add(&st->vol_switches, nv - d->nvcsw0);
-	__sync_fetch_and_add(&st->invol_switches, niv - d->nivcsw0);
+	add_since(st, cpu, wait, nv, niv, &d->cpu0);
 	__sync_fetch_and_add(&st->threads_live, -1);
 	__sync_fetch_and_add(&st->threads_ended, 1);
 }
@@ -453,10 +469,7 @@ static __always_inline void settle_exit(struct task_struct *p, struct meter_task
 	nv = p->nvcsw;
 	niv = p->nivcsw;
 	__sync_fetch_and_add(&st->threads_ending, 1);
-	__sync_fetch_and_add(&st->cpu_ns, cpu - t->cpu0);
-	__sync_fetch_and_add(&st->rq_wait_ns, wait - t->wait0);
-	__sync_fetch_and_add(&st->vol_switches, nv - t->nvcsw0);
-	__sync_fetch_and_add(&st->invol_switches, niv - t->nivcsw0);
+	add_since(st, cpu, wait, nv, niv, &t->cpu0);
 	t->cpu0 = cpu;
 	t->wait0 = wait;
 	t->nvcsw0 = nv;
