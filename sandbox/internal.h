@@ -144,10 +144,27 @@ int sbx_open_in_root(int dirfd, const char *path, int flags);
 /* Ensure the directories the sandbox mounts on exist in a rootfs (proc, dev, tmp, work). */
 int sbx_rootfs_mountpoints(int rootfs_fd, uid_t owner, struct sbx_err *err);
 
-/* Namespaces made ahead (prens.c): bring lo up in ours; the fds of started ones. */
+/*
+ * Namespaces made ahead (prens.c): bring lo up in ours.  sbx_ns_channel gives the
+ * socket the set-up child inherits (or -errno); there sbx_ns_recv waits for the
+ * thread's message: 0 and the namespaces' fds (close-on-exec), or the thread's
+ * negative errno with ret_msg->what naming the failed step (-EPROTO: no message, or
+ * not the fds expected; any that came are closed).  sbx_ns_recv makes system calls
+ * only: it runs in the set-up child.
+ */
+enum sbx_ns_kind {
+	SBX_NS_NET,
+	SBX_NS_IPC,
+	SBX_NS_USER,
+	SBX_NS_N
+};
+struct sbx_ns_msg {
+	int err;	/* 0, or negative errno of the failed step */
+	char what[120]; /* the failed step */
+};
 int sbx_loopback_up(void);
-int sbx_ns_fds(struct sbx_ns *ns, uint32_t id_base, int *ret_net, int *ret_user,
-	       struct sbx_err *err);
+int sbx_ns_channel(const struct sbx_ns *ns, uint32_t id_base, struct sbx_err *err);
+int sbx_ns_recv(int sock, int ret_fds[SBX_NS_N], struct sbx_ns_msg *ret_msg);
 
 /* Seccomp (seccomp.c): the compiled filter, valid after sbx_seccomp_prepare(). */
 struct sock_fprog;

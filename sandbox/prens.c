@@ -1,4 +1,4 @@
-/* prens.c -- a task's network namespace, made on a thread of its own while the caller does the rest of its start work, and its user namespace. */
+/* prens.c -- a task's network and user namespaces, made on a thread of their own while the caller and the task's set-up child do the rest of the start work. */
 #include "internal.h"
 
 #include <fcntl.h>
@@ -19,13 +19,11 @@
 #define USERNS_STACK (64u << 10) /* the helper only blocks in read() */
 
 struct sbx_ns {
-	pthread_t thread;   /* the thread making the network namespace, until joined */
+	pthread_t thread;   /* the thread making the namespaces, until joined */
 	int joined;	    /* 1 once the thread is joined */
 	uint32_t id_base;   /* host id of task uid/gid 0 in the user namespace */
-	int net_fd;	    /* nsfs fd of the network namespace; -1 if none */
-	int user_fd;	    /* nsfs fd of the user namespace; -1 if none */
-	int err;	    /* negative errno of the thread's failed step, 0 if none */
-	const char *what;   /* the thread's failed step */
+	int fd[SBX_NS_N];   /* nsfs fds by enum sbx_ns_kind; -1 if not made */
+	int sock[2];	    /* [0] the thread sends the fds, [1] the set-up child receives them */
 	int holder_pidfd;   /* the user namespace's holder, reaped by sbx_ns_free; -1 if none */
 	int holder_pipe[2]; /* its pipe (the holder reads them here, after make_userns returned) */
 	char *holder_stack; /* its stack, freed once it is reaped */
@@ -78,8 +76,9 @@ __attribute__((no_sanitize("address"))) static int userns_holder(void *arg)
 
 /*
  * A user namespace mapping task ids 0..SBX_ID_COUNT-1 to host id_base...: its fd in
- * ns->user_fd.  The holder is left to exit on its own; sbx_ns_free reaps it, so
- * nobody waits here for a process to end (~50 us, more on a busy host).
+ * ns->fd[SBX_NS_USER].  The holder is left to exit on its own (once every copy of its pipe's
+ * write end is closed: a set-up child cloned meanwhile holds one until its exec);
+ * sbx_ns_free reaps it.
  */
 static int make_userns(struct sbx_ns *ns, const char **what)
 {
@@ -113,8 +112,8 @@ static int make_userns(struct sbx_ns *ns, const char **what)
 	if (r == 0) {
 		*what = "open the task's user namespace";
 		snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
-		ns->user_fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (ns->user_fd < 0)
+		ns->fd[SBX_NS_USER] = open(path, O_RDONLY | O_CLOEXEC);
+		if (ns->fd[SBX_NS_USER] < 0)
 			r = -errno;
 	}
 	close(pipefd[1]); /* the holder returns */
@@ -122,32 +121,75 @@ static int make_userns(struct sbx_ns *ns, const char **what)
 	return r;
 }
 
+/* Tell the set-up child how it went: the fds, or the step that failed. */
+static void ns_send(struct sbx_ns *ns, int err, const char *what)
+{
+	struct sbx_ns_msg m = {.err = err};
+	union {
+		char buf[CMSG_SPACE(sizeof(ns->fd))];
+		struct cmsghdr align;
+	} u = {0};
+	struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	struct cmsghdr *c;
+
+	snprintf(m.what, sizeof(m.what), "%s", what);
+	if (err == 0) {
+		mh.msg_control = u.buf;
+		mh.msg_controllen = sizeof(u.buf);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(ns->fd));
+		memcpy(CMSG_DATA(c), ns->fd, sizeof(ns->fd));
+	}
+	/* a full socket cannot be: one message per task; a child that never comes is fine */
+	(void)sendmsg(ns->sock[0], &mh, MSG_NOSIGNAL);
+}
+
 /*
  * Namespaces belong to threads, not processes: this thread alone moves into the new
- * network namespace, which outlives it through the fd.  It is owned by our user
- * namespace (host root's), as clone3's would be: the task, inside its own user
- * namespace, holds no capability over its network namespace.
+ * network and IPC namespaces, which outlive it through their fds.  They are owned by
+ * our user namespace (host root's), as clone3's would be: the task, inside its own
+ * user namespace, holds no capability over them.  The user namespace comes from a
+ * holder process (make_userns).  The fds go to the set-up child over ns->sock, which
+ * it reads only after its mounts: the ~0.7 ms of kernel work here overlaps the
+ * caller's start work and then the child's.
  */
 static void *ns_thread(void *arg)
 {
 	struct sbx_ns *ns = arg;
-	int r;
+	const char *what = "create the task's network namespace";
+	int r = 0;
 
-	ns->what = "create the task's network namespace";
 	if (unshare(CLONE_NEWNET) < 0) {
-		ns->err = -errno;
-		return NULL;
+		r = -errno;
+		goto out;
 	}
-	ns->what = "bring loopback up";
+	what = "bring loopback up";
 	r = sbx_loopback_up();
-	if (r < 0) {
-		ns->err = r;
-		return NULL;
+	if (r < 0)
+		goto out;
+	what = "open the task's network namespace";
+	ns->fd[SBX_NS_NET] = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (ns->fd[SBX_NS_NET] < 0) {
+		r = -errno;
+		goto out;
 	}
-	ns->what = "open the task's network namespace";
-	ns->net_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-	if (ns->net_fd < 0)
-		ns->err = -errno;
+	/* its own SysV IPC and POSIX message queues (~35 us, mostly the mqueue mount) */
+	what = "create the task's IPC namespace";
+	if (unshare(CLONE_NEWIPC) < 0) {
+		r = -errno;
+		goto out;
+	}
+	ns->fd[SBX_NS_IPC] = open("/proc/thread-self/ns/ipc", O_RDONLY | O_CLOEXEC);
+	if (ns->fd[SBX_NS_IPC] < 0) {
+		r = -errno;
+		goto out;
+	}
+	r = make_userns(ns, &what);
+out:
+	ns_send(ns, r, what);
 	return NULL;
 }
 
@@ -160,17 +202,22 @@ int sbx_ns_start(uint32_t id_base, struct sbx_ns **ret_ns)
 
 	if (!ns)
 		return -ENOMEM;
-	ns->net_fd = ns->user_fd = ns->holder_pidfd = -1;
+	for (int i = 0; i < SBX_NS_N; i++)
+		ns->fd[i] = -1;
+	ns->holder_pidfd = -1;
 	ns->id_base = id_base ? id_base : SBX_ID_BASE;
-	r = pthread_attr_init(&attr);
-	if (r != 0) {
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ns->sock) < 0) {
+		r = -errno;
 		free(ns);
-		return -r;
+		return r;
 	}
+	r = pthread_attr_init(&attr);
+	if (r != 0)
+		goto fail;
 	/*
 	 * Away from our CPU: on an idle host the scheduler mostly starts a new thread
-	 * beside its creator, where its ~0.5 ms in the kernel would only delay ours.
-	 * sbx_ns_fds lets it run anywhere again before waiting for it.
+	 * beside its creator, where its ~0.7 ms in the kernel would only delay ours.
+	 * sbx_ns_free lets it run anywhere again before waiting for it.
 	 */
 	if (cpu >= 0 && sched_getaffinity(0, sizeof(cpus), &cpus) == 0 && CPU_COUNT(&cpus) > 1 &&
 	    CPU_ISSET(cpu, &cpus)) {
@@ -179,12 +226,68 @@ int sbx_ns_start(uint32_t id_base, struct sbx_ns **ret_ns)
 	}
 	r = pthread_create(&ns->thread, &attr, ns_thread, ns);
 	pthread_attr_destroy(&attr);
-	if (r != 0) {
-		free(ns);
-		return -r;
-	}
+	if (r != 0)
+		goto fail;
 	*ret_ns = ns;
 	return 0;
+fail:
+	close(ns->sock[0]);
+	close(ns->sock[1]);
+	free(ns);
+	return -r;
+}
+
+int sbx_ns_channel(const struct sbx_ns *ns, uint32_t id_base, struct sbx_err *err)
+{
+	if (ns->id_base != (id_base ? id_base : SBX_ID_BASE))
+		return sbx_fail(err, -EINVAL, "the namespaces were made for host ids from %u",
+				ns->id_base);
+	return ns->sock[1];
+}
+
+int sbx_ns_recv(int sock, int ret_fds[SBX_NS_N], struct sbx_ns_msg *ret_msg)
+{
+	int fds[SBX_NS_N];
+	union {
+		char buf[CMSG_SPACE(sizeof(fds))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = {.iov_base = ret_msg, .iov_len = sizeof(*ret_msg)};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf)};
+	struct cmsghdr *c;
+	ssize_t n;
+
+	do
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	c = CMSG_FIRSTHDR(&mh);
+	if (n == sizeof(*ret_msg) && ret_msg->err == 0 && c && c->cmsg_level == SOL_SOCKET &&
+	    c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(fds)) &&
+	    !(mh.msg_flags & MSG_CTRUNC)) {
+		memcpy(ret_fds, CMSG_DATA(c), sizeof(fds));
+		return 0;
+	}
+	/* refused: close whatever fds came along */
+	for (; c; c = CMSG_NXTHDR(&mh, c)) {
+		size_t k =
+			c->cmsg_len > CMSG_LEN(0) ? (c->cmsg_len - CMSG_LEN(0)) / sizeof(int) : 0;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		/* k may exceed SBX_NS_N: the kernel fills the control buffer's padding too */
+		for (size_t i = 0; i < k; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
+			close(fd);
+		}
+	}
+	return n == sizeof(*ret_msg) && ret_msg->err < 0 ? ret_msg->err : -EPROTO;
 }
 
 static void ns_join(struct sbx_ns *ns)
@@ -200,31 +303,6 @@ static void ns_join(struct sbx_ns *ns)
 	ns->joined = 1;
 }
 
-int sbx_ns_fds(struct sbx_ns *ns, uint32_t id_base, int *ret_net, int *ret_user,
-	       struct sbx_err *err)
-{
-	const char *what;
-	int r;
-
-	if (ns->id_base != (id_base ? id_base : SBX_ID_BASE))
-		return sbx_fail(err, -EINVAL, "the namespaces were made for host ids from %u",
-				ns->id_base);
-	/* the user namespace here, while the thread may still be making the other */
-	if (ns->user_fd < 0 && ns->holder_pidfd < 0) {
-		r = make_userns(ns, &what);
-		if (r < 0)
-			return sbx_fail(err, r, "cannot %s: %s", what, strerror(-r));
-	}
-	if (ns->user_fd < 0)
-		return sbx_fail(err, -EINVAL, "the task's user namespace was not made");
-	ns_join(ns);
-	if (ns->err < 0)
-		return sbx_fail(err, ns->err, "cannot %s: %s", ns->what, strerror(-ns->err));
-	*ret_net = ns->net_fd;
-	*ret_user = ns->user_fd;
-	return 0;
-}
-
 struct sbx_ns *sbx_ns_free(struct sbx_ns *ns)
 {
 	if (!ns)
@@ -238,10 +316,11 @@ struct sbx_ns *sbx_ns_free(struct sbx_ns *ns)
 		close(ns->holder_pidfd);
 	}
 	free(ns->holder_stack);
-	if (ns->net_fd >= 0)
-		close(ns->net_fd);
-	if (ns->user_fd >= 0)
-		close(ns->user_fd);
+	for (int i = 0; i < SBX_NS_N; i++)
+		if (ns->fd[i] >= 0)
+			close(ns->fd[i]);
+	close(ns->sock[0]);
+	close(ns->sock[1]);
 	free(ns);
 	return NULL;
 }

@@ -55,7 +55,7 @@ struct child_args {
 	uid_t uid;
 	gid_t gid;
 	int stdin_fd, out_w, err_w, status_w;
-	int net_fd, user_fd; /* namespaces made beforehand (prens.c) */
+	int ns_sock;	     /* where the network and user namespaces come from (prens.c) */
 	int new_session;     /* 1: setsid (we have a controlling terminal); 0: setpgid */
 	int v1_fds[CG_V1_N]; /* open v1 `tasks` files the child joins itself (hybrid hosts) */
 	int n_v1;	     /* how many */
@@ -309,9 +309,6 @@ static _noreturn_ void child_main(struct child_args *a)
 			child_fail(a, "join the task's v1 cgroups", errno);
 		close(a->v1_fds[i]);
 	}
-	/* made beforehand (prens.c), loopback up already */
-	CHECK_SYS(a, setns(a->net_fd, CLONE_NEWNET), "join the task's network namespace");
-	close(a->net_fd);
 	umask(0);
 	CHECK_SYS(a, dup2(a->stdin_fd, 0), "stdin");
 	CHECK_SYS(a, dup2(a->out_w, 1), "stdout");
@@ -332,11 +329,28 @@ static _noreturn_ void child_main(struct child_args *a)
 	CHECK_SYS(a, setrlimit(RLIMIT_FSIZE, &a->fsize), "RLIMIT_FSIZE");
 	CHECK_SYS(a, (int)syscall(SYS_setgroups, 0, NULL), "setgroups");
 	/*
-	 * Last namespace, made beforehand with the id maps written (prens.c): from here
-	 * on we own nothing but the user namespace.
+	 * The network (loopback up), IPC and user (id maps written) namespaces were made
+	 * on the caller's thread meanwhile (prens.c).  Joining the first two this late
+	 * changes nothing above: no mount here depends on them.  The user namespace
+	 * last: from here on we own nothing but it.
 	 */
-	CHECK_SYS(a, setns(a->user_fd, CLONE_NEWUSER), "join the task's user namespace");
-	close(a->user_fd);
+	{
+		struct sbx_ns_msg m;
+		int fd[SBX_NS_N], r = sbx_ns_recv(a->ns_sock, fd, &m);
+
+		if (r < 0) {
+			m.what[sizeof(m.what) - 1] = '\0';
+			child_fail(a, r == -EPROTO ? "receive the task's namespaces" : m.what, -r);
+		}
+		close(a->ns_sock);
+		CHECK_SYS(a, setns(fd[SBX_NS_NET], CLONE_NEWNET),
+			  "join the task's network namespace");
+		CHECK_SYS(a, setns(fd[SBX_NS_IPC], CLONE_NEWIPC), "join the task's IPC namespace");
+		CHECK_SYS(a, setns(fd[SBX_NS_USER], CLONE_NEWUSER),
+			  "join the task's user namespace");
+		for (int i = 0; i < SBX_NS_N; i++)
+			close(fd[i]);
+	}
 	/* now in every cgroup of the task: make it our cgroup root */
 	CHECK_SYS(a, unshare(CLONE_NEWCGROUP), "cgroup namespace");
 	child_creds(a);
@@ -812,10 +826,12 @@ int sbx_task_start(const struct sbx_config *cfg, struct sbx_task **ret_task, str
 	a.err_w = errp[1];
 	a.status_w = statp[1];
 
-	ca.flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_PIDFD;
-	r = sbx_ns_fds(cfg->ns ? cfg->ns : own_ns, cfg->id_base, &a.net_fd, &a.user_fd, err);
+	/* network, IPC and user namespaces come from the thread (prens.c) */
+	ca.flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_PIDFD;
+	r = sbx_ns_channel(cfg->ns ? cfg->ns : own_ns, cfg->id_base, err);
 	if (r < 0)
 		goto out_pipes;
+	a.ns_sock = r;
 	ca.pidfd = (uint64_t)(uintptr_t)&pidfd;
 	ca.exit_signal = SIGCHLD;
 	/* born in the task's v2 cgroup: the meter sees it from its first instruction */

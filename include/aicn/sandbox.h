@@ -70,12 +70,12 @@ struct sbx_limits {
 };
 
 /*
- * A task's network namespace (loopback only, up), made on a thread of its own, kept
- * off the caller's CPU: the ~0.5 ms the kernel takes to set up a network namespace
- * overlaps whatever the caller does before sbx_task_start (opening the image,
- * creating cgroups), which then makes the user namespace (ids mapped from id_base;
- * 0 = SBX_ID_BASE) while the thread may still be running.  Start them first, give them
- * as cfg->ns, free them after sbx_task_start; one per task, never shared.  Without
+ * A task's network (loopback only, up), IPC and user (ids mapped from id_base;
+ * 0 = SBX_ID_BASE) namespaces, made on a thread of their own, kept off the caller's
+ * CPU: the ~0.7 ms the kernel takes overlaps whatever the caller does before
+ * sbx_task_start (opening the image, creating cgroups) and then the task's own
+ * set-up, which receives them only after its mounts.  Start them first, give them as
+ * cfg->ns, free them after sbx_task_start; one per task, never shared.  Without
  * cfg->ns, sbx_task_start makes its own the same way.
  */
 struct sbx_ns;

@@ -4,6 +4,7 @@ $(B)/tests/sandbox/sbx-probe: tests/sandbox/probe.c
 	$(call msg,LINK,$@)mkdir -p $(@D) && $(CC) -static -O2 -D_GNU_SOURCE $(WARN) -o $@ $<
 $(eval $(call aicn_test,test_sbx_seccomp,tests/sandbox/test_sbx_seccomp.c,aicn-sandbox aicn))
 $(eval $(call aicn_test,test_sbx_oci,tests/sandbox/test_sbx_oci.c,aicn-sandbox aicn))
+$(eval $(call aicn_test,test_sbx_ns,tests/sandbox/test_sbx_ns.c,aicn-sandbox aicn))
 $(B)/tests/test_sbx_seccomp: $(B)/tests/sandbox/sbx-probe
 TEST_SCRIPTS += tests/sandbox/images.sh tests/sandbox/hostile.sh tests/sandbox/limits.sh
 $(eval $(call aicn_fuzz,fuzz_oci_index,tests/sandbox/fuzz_oci_index.c sandbox/oci.c lib/hash.c lib/hex.c,))
