@@ -814,12 +814,33 @@ static int rmdir_tree(const char *dir, unsigned depth)
 	return -EBUSY;
 }
 
+/*
+ * Remove an empty leaf cgroup in every hierarchy; 0 if all of it is gone.  The kernel
+ * refuses to remove a cgroup that still has processes or children (EBUSY), so
+ * nothing is lost by trying: v1 first, where a leftover process would be seen.
+ */
+static int rmdir_empty(const struct cg *cg)
+{
+	for (int c = 0; c < CG_V1_N; c++) {
+		if (!cg->v1_path[c] || v1_shared(cg, c))
+			continue;
+		if (rmdir(cg->v1_path[c]) < 0 && errno != ENOENT)
+			return -errno;
+	}
+	return rmdir(cg->v2_path) == 0 || errno == ENOENT ? 0 : -errno;
+}
+
 int cg_destroy(struct cg *cg)
 {
 	int r, first = 0;
 
 	if (!cg)
 		return 0;
+	/* the common case, a task that has ended: no kill, no waiting */
+	if (rmdir_empty(cg) == 0) {
+		cg_free(cg);
+		return 0;
+	}
 	r = cg_kill(cg);
 	if (r < 0)
 		first = r;

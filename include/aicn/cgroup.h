@@ -102,7 +102,10 @@ int cg_oom_kills(const struct cg *cg, uint64_t *ret_count);
 int cg_nprocs(const struct cg *cg, uint64_t *ret_count);
 /* SIGKILL every process of the subtree (cgroup.kill, or freeze + kill + thaw on v1) and wait until empty. */
 int cg_kill(const struct cg *cg);
-/* cg_kill, then remove the cgroup and any sub-cgroups in every hierarchy; frees cg. */
+/*
+ * Remove the cgroup in every hierarchy, killing (cg_kill) whatever is still in it and
+ * removing any sub-cgroups first when it is not an empty leaf; frees cg.
+ */
 int cg_destroy(struct cg *cg);
 
 /* cgroup v2 id of a v2 path (the directory's inode number). */
