@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # sandbox_start.sh -- start latency of /bin/true from a cached busybox rootfs: aicn-sandbox, crun and
-# bwrap side by side in one run (median and p95 over AICN_BENCH_RUNS runs, default 100).
+# bwrap side by side in one run (median and p95 over AICN_BENCH_RUNS runs, default 100): first
+# in blocks with hyperfine, then interleaved run by run (tests/bench/interleave.py).
 # crun refuses this hybrid host's v2 tree (it has hugetlb), so it runs in a private mount namespace
 # with /sys/fs/cgroup/unified detached and --cgroup-manager=disabled: no cgroup work at all, which
 # only favours crun.  aicn-sandbox creates, limits (memory, pids), joins and removes its cgroups.
@@ -44,6 +45,12 @@ hf "$t/bwrap.json" "bwrap --unshare-all --ro-bind $rootfs / --proc /proc --dev /
 unshare -m --propagation private bash -c "umount -l /sys/fs/cgroup/unified 2>/dev/null || true
 	hyperfine -N --style none --warmup 5 --runs $N --export-json $t/crun.json 'crun --cgroup-manager=disabled run -b $t/bundle aicn-bench-$$' >/dev/null"
 hf "$t/ours2.json" "$SBX run -q --cache $t/cache $t/img -- /bin/true"
+# the same three interleaved, one run of each per round: this shared VM's speed drifts by up to
+# a third within minutes, which the blocks above (~10 s each) can catch one runtime in and not another
+python3 "$AICN_SRC/tests/bench/interleave.py" "$N" 5 "$t/inter.json" \
+	"aicn-sandbox=$SBX run -q --cache $t/cache $t/img -- /bin/true" \
+	"crun=@$(command -v crun) --cgroup-manager=disabled run -b $t/bundle aicn-bench-i$$" \
+	"bwrap=$(command -v bwrap) --unshare-all --ro-bind $rootfs / --proc /proc --dev /dev --tmpfs /tmp --tmpfs /work /bin/true"
 
 echo "load average before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg)"
 python3 - "$t" "$N" <<'PY'
@@ -63,4 +70,12 @@ for name, (m, p) in (("aicn-sandbox (1st)", o1), ("crun", crun), ("bwrap", bwrap
     print(f"  {name:<18} {m:8.2f} {p:8.2f}")
 print(f"  ratio aicn-sandbox / crun median: {ours[0] / crun[0]:.2f} (target <= 0.5, and <= 5 ms)")
 print(f"  ratio aicn-sandbox / bwrap median: {ours[0] / bwrap[0]:.2f}")
+r = json.load(open(f"{t}/inter.json"))
+print(f"interleaved (one run of each per round, {n} rounds; timed by posix_spawn to waitpid, ms):")
+print(f"  {'runtime':<18} {'median':>8} {'p95':>8} {'min':>8}")
+for name in ("aicn-sandbox", "crun", "bwrap"):
+    print(f"  {name:<18} {r[name]['median_ms']:8.2f} {r[name]['p95_ms']:8.2f} {r[name]['min_ms']:8.2f}")
+o, c, b = (r[k]["median_ms"] for k in ("aicn-sandbox", "crun", "bwrap"))
+print(f"  ratio aicn-sandbox / crun median: {o / c:.2f} (target <= 0.5, and <= 5 ms)")
+print(f"  ratio aicn-sandbox / bwrap median: {o / b:.2f}")
 PY
