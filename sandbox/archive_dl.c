@@ -1,7 +1,6 @@
 /* archive_dl.c -- libarchive, loaded on first use: a run from a cached rootfs never maps it or its dependencies. */
 #include "internal.h"
 
-#include <dlfcn.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -15,27 +14,15 @@ static pthread_once_t la_once = PTHREAD_ONCE_INIT;
 
 static void la_load(void)
 {
-	/* never closed: the functions stay valid for the life of the process */
-	void *h = dlopen(SBX_ARCHIVE_SONAME, RTLD_NOW | RTLD_LOCAL);
-	const char *e;
+#define SBX_LA_NAME(f) #f,
+#define SBX_LA_SLOT(f) (void **)&sbx_la.f,
+	static const char *const names[] = {SBX_ARCHIVE_FUNCS(SBX_LA_NAME)};
+	void **const slots[] = {SBX_ARCHIVE_FUNCS(SBX_LA_SLOT)};
+#undef SBX_LA_SLOT
+#undef SBX_LA_NAME
 
-	if (!h) {
-		e = dlerror();
-		snprintf(la_why, sizeof(la_why), "%s", e ? e : "not found");
-		la_err = -ELIBACC;
-		return;
-	}
-#define SBX_LA_SYM(f)                                                                              \
-	do {                                                                                       \
-		*(void **)&sbx_la.f = dlsym(h, #f);                                                \
-		if (!sbx_la.f) {                                                                   \
-			snprintf(la_why, sizeof(la_why), "it has no %s", #f);                      \
-			la_err = -ELIBBAD;                                                         \
-			return;                                                                    \
-		}                                                                                  \
-	} while (0);
-	SBX_ARCHIVE_FUNCS(SBX_LA_SYM)
-#undef SBX_LA_SYM
+	la_err = sbx_dl_load(SBX_ARCHIVE_SONAME, names, slots, ARRAY_SIZE(names), la_why,
+			     sizeof(la_why));
 }
 
 int sbx_archive_load(struct sbx_err *err)

@@ -121,6 +121,14 @@ extern struct sbx_archive_api sbx_la;
 int sbx_archive_load(struct sbx_err *err);
 
 /*
+ * dlopen soname (never closed: its functions stay valid for the life of the process)
+ * and resolve names[i] into *slots[i]; 0, or -ELIBACC (not loadable) or -ELIBBAD (a
+ * function missing) with why saying what went wrong.
+ */
+int sbx_dl_load(const char *soname, const char *const *names, void **const *slots, size_t n,
+		char *why, size_t why_len);
+
+/*
  * SHA-256 of blobs (sha_dl.c) through libcrypto loaded with dlopen on first use, so that
  * running a cached image does not map libcrypto (lib/hash.c links it).  Destructors
  * accept NULL.

@@ -1,7 +1,6 @@
 /* sha_dl.c -- SHA-256 of image blobs through libcrypto loaded on first use: a cached run never maps it. */
 #include "internal.h"
 
-#include <dlfcn.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -34,27 +33,17 @@ struct sbx_sha256 {
 
 static void cr_load(void)
 {
-	/* never closed: the functions stay valid for the life of the process */
-	void *h = dlopen(SBX_CRYPTO_SONAME, RTLD_NOW | RTLD_LOCAL);
-	const char *e;
+#define SBX_CR_NAME(f) #f,
+#define SBX_CR_SLOT(f) (void **)&cr.f,
+	static const char *const names[] = {SBX_CRYPTO_FUNCS(SBX_CR_NAME)};
+	void **const slots[] = {SBX_CRYPTO_FUNCS(SBX_CR_SLOT)};
+#undef SBX_CR_SLOT
+#undef SBX_CR_NAME
 
-	if (!h) {
-		e = dlerror();
-		snprintf(cr_why, sizeof(cr_why), "%s", e ? e : "not found");
-		cr_err = -ELIBACC;
+	cr_err = sbx_dl_load(SBX_CRYPTO_SONAME, names, slots, ARRAY_SIZE(names), cr_why,
+			     sizeof(cr_why));
+	if (cr_err < 0)
 		return;
-	}
-#define SBX_CR_SYM(f)                                                                              \
-	do {                                                                                       \
-		*(void **)&cr.f = dlsym(h, #f);                                                    \
-		if (!cr.f) {                                                                       \
-			snprintf(cr_why, sizeof(cr_why), "it has no %s", #f);                      \
-			cr_err = -ELIBBAD;                                                         \
-			return;                                                                    \
-		}                                                                                  \
-	} while (0);
-	SBX_CRYPTO_FUNCS(SBX_CR_SYM)
-#undef SBX_CR_SYM
 	cr_sha256 = cr.EVP_MD_fetch(NULL, "SHA256", NULL);
 	if (!cr_sha256) {
 		snprintf(cr_why, sizeof(cr_why), "it provides no SHA256");
